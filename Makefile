@@ -1,0 +1,57 @@
+# dl2: every target sets up .venv on a fresh machine (python3 -m venv + pip install -e ".[dev]").
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.dl2-installed
+export DL2_DATA ?= $(abspath ../shared/data)
+
+.PHONY: test docs export clean-nbs bench help
+
+help:
+	@echo "make test   - the full check: nbdev-clean, nbdev-export, nbdev-test, pytest"
+	@echo "make docs   - render the book into docs/ with Quarto (where Quarto is installed)"
+	@echo "make bench  - the benchmark table (dl2 vs PyTorch when installed)"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+# Fingerprint of a set of files (content + names), to see whether a tool changed any of them.
+fingerprint = find $(1) -type f $(2) -print0 | sort -z | xargs -0 sha1sum | sha1sum
+
+test: $(STAMP)
+	@set -eo pipefail; \
+	export NUMBA_CACHE_DIR=$$(mktemp -d); trap 'rm -rf "$$NUMBA_CACHE_DIR"' EXIT; \
+	echo "== nbdev-clean"; \
+	before=$$($(call fingerprint,nbs,-name '*.ipynb')); \
+	$(BIN)/nbdev-clean; \
+	after=$$($(call fingerprint,nbs,-name '*.ipynb')); \
+	if [ "$$before" != "$$after" ]; then echo "FAIL: nbdev-clean changed notebooks (run nbdev-clean and commit):"; git status --short nbs; exit 1; fi; \
+	echo "== nbdev-export"; \
+	before=$$($(call fingerprint,dl2,-name '*.py')); \
+	$(BIN)/nbdev-export; \
+	after=$$($(call fingerprint,dl2,-name '*.py')); \
+	if [ "$$before" != "$$after" ]; then echo "FAIL: nbdev-export changed dl2/ (notebooks and package out of sync):"; git status --short dl2; exit 1; fi; \
+	echo "== nbdev-test"; \
+	$(BIN)/nbdev-test --n-workers 2; \
+	echo "== pytest"; \
+	$(BIN)/python -m pytest tests -q -p no:cacheprovider
+
+export: $(STAMP)
+	$(BIN)/nbdev-clean && $(BIN)/nbdev-export
+
+bench: $(STAMP)
+	$(BIN)/python -m dl2.bench
+
+docs: $(STAMP)
+	@if command -v quarto >/dev/null 2>&1; then \
+		$(BIN)/nbdev-docs; \
+	else \
+		echo "make docs: Quarto is not installed, so the book cannot be rendered here."; \
+		echo "Install Quarto (https://quarto.org/docs/get-started/) and run 'make docs' again;"; \
+		echo "'$(BIN)/nbdev-proc-nbs' runs the docs processing without rendering."; \
+		exit 1; \
+	fi

@@ -1,0 +1,15 @@
+"""A small, fast neural-network library in NumPy and Numba, built chapter by chapter"""
+
+__version__ = "0.1.0"
+
+# The one hand-kept file in dl2/: nbdev manages only the docstring and version above.
+# It gathers the public API of every chapter's module at the top level (`dl2.Dense`, `dl2.Adam`, ...).
+from .core import (Layer, set_floatx, floatx, using_floatx, set_seed, get_rng, grad_check, check_layer, rel_error,
+                   numerical_grad, get_activation, get_initializer, register_layer)
+from .dense import Dense, Activation, ReLU, LeakyReLU, Softmax, Flatten, Reshape
+from . import losses
+from .losses import (MeanSquaredError, BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy)
+from . import optim
+from .optim import Optimizer, SGD, Momentum, RMSprop, Adagrad, Adam
+from .model import (Input, Sequential, load_model, History, Callback, EarlyStopping, ModelCheckpoint, TerminateOnNaN,
+                    LearningRateScheduler)

@@ -1,0 +1,14 @@
+import numpy as np, pytest
+import dl2
+
+@pytest.fixture
+def rng(): return np.random.default_rng(0)
+
+@pytest.fixture
+def f64():
+    with dl2.using_floatx('float64'): yield
+
+def digits():
+    from sklearn.datasets import load_digits
+    X, y = load_digits(return_X_y=True)
+    return (X / 16).astype(np.float32), y

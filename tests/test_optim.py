@@ -1,0 +1,75 @@
+"Optimizer update rules against hand-computed values, and against PyTorch when it is installed."
+import numpy as np, pytest
+import dl2
+
+G = [np.array([0.5, -1.0]), np.array([0.1, 2.0]), np.array([-0.3, 0.4])]
+
+def reference(name, p, hp):
+    "The documented PyTorch rules written out for three steps, independent of dl2's code."
+    p, v, s, m = p.copy(), np.zeros(2), np.full(2, hp.get('init', 0.0)), np.zeros(2)
+    lr = hp['lr']
+    for t, g in enumerate(G, 1):
+        if name == 'sgd':
+            v = hp['mu'] * v + g
+            p = p - lr * ((g + hp['mu'] * v) if hp.get('nesterov') else v)
+        elif name == 'rmsprop':
+            s = hp['rho'] * s + (1 - hp['rho']) * g**2; p = p - lr * g / (np.sqrt(s) + hp['eps'])
+        elif name == 'adagrad':
+            s = s + g**2; p = p - lr * g / (np.sqrt(s) + hp['eps'])
+        elif name == 'adam':
+            m = 0.9 * m + 0.1 * g; v = 0.999 * v + 0.001 * g**2
+            p = p - lr * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + hp['eps'])
+    return p
+
+CASES = [('sgd', lambda ps: dl2.SGD(ps, learning_rate=0.1), dict(lr=0.1, mu=0.0)),
+         ('sgd', lambda ps: dl2.SGD(ps, learning_rate=0.1, momentum=0.9), dict(lr=0.1, mu=0.9)),
+         ('sgd', lambda ps: dl2.SGD(ps, learning_rate=0.1, momentum=0.9, nesterov=True), dict(lr=0.1, mu=0.9, nesterov=True)),
+         ('sgd', lambda ps: dl2.Momentum(ps, learning_rate=0.1), dict(lr=0.1, mu=0.9)),
+         ('rmsprop', lambda ps: dl2.RMSprop(ps, learning_rate=0.01, rho=0.9, epsilon=1e-7), dict(lr=0.01, rho=0.9, eps=1e-7)),
+         ('adagrad', lambda ps: dl2.Adagrad(ps, learning_rate=0.1), dict(lr=0.1, eps=1e-7, init=0.1)),
+         ('adam', lambda ps: dl2.Adam(ps, learning_rate=0.01), dict(lr=0.01, eps=1e-7))]
+
+@pytest.mark.parametrize('i', range(len(CASES)))
+def test_rules_against_reference(i):
+    name, make, hp = CASES[i]
+    p = np.array([1.0, -2.0]); opt = make([p])
+    for g in G: opt.step([g])
+    np.testing.assert_allclose(p, reference(name, np.array([1.0, -2.0]), hp), rtol=1e-12, atol=1e-14)
+
+def test_first_adam_step_by_hand():
+    p = np.array([1.0]); dl2.Adam([p], learning_rate=0.1, epsilon=0.0).step([np.array([0.5])])
+    assert p[0] == pytest.approx(0.9, abs=1e-12)   # m_hat = g, v_hat = g^2: a step of exactly lr
+
+def test_keras_defaults():
+    assert dl2.Adam().get_config() == dict(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7)
+    assert dl2.SGD().get_config() == dict(learning_rate=0.01, momentum=0.0, nesterov=False)
+    assert dl2.RMSprop().get_config()['rho'] == 0.9 and dl2.Adagrad().get_config()['initial_accumulator_value'] == 0.1
+
+def test_trains_arbitrary_arrays_in_place():
+    w1, w2 = np.zeros((2, 3)), np.zeros(3, dtype=np.float32)
+    opt = dl2.SGD([w1, w2], learning_rate=0.5)
+    opt.step([np.ones((2, 3)), np.ones(3)])
+    assert (w1 == -0.5).all() and (w2 == -0.5).all() and w2.dtype == np.float32
+
+def test_optimizer_errors():
+    with pytest.raises(ValueError, match='expected 1 gradients'): dl2.Adam([np.zeros(2)]).step([])
+    with pytest.raises(ValueError, match=r'gradient 0 has shape \(3,\), expected \(2,\)'): dl2.Adam([np.zeros(2)]).step([np.zeros(3)])
+    with pytest.raises(ValueError, match='C-contiguous'): dl2.SGD([np.zeros((3, 3)).T[:, :2]])
+    with pytest.raises(ValueError, match="Unknown optimizer 'adamw'.*adagrad"): dl2.optim.get('adamw')
+
+@pytest.mark.parametrize('name', ['sgd', 'nesterov', 'rmsprop', 'adagrad', 'adam'])
+def test_against_pytorch(name):
+    torch = pytest.importorskip('torch')
+    rng = np.random.default_rng(0); p0 = rng.standard_normal(5); gs = rng.standard_normal((6, 5))
+    tp = torch.tensor(p0.copy(), requires_grad=True)
+    topt, opt_p = {
+        'sgd': (torch.optim.SGD([tp], lr=0.1, momentum=0.9), lambda ps: dl2.SGD(ps, 0.1, momentum=0.9)),
+        'nesterov': (torch.optim.SGD([tp], lr=0.1, momentum=0.9, nesterov=True), lambda ps: dl2.SGD(ps, 0.1, momentum=0.9, nesterov=True)),
+        'rmsprop': (torch.optim.RMSprop([tp], lr=0.01, alpha=0.9, eps=1e-7), lambda ps: dl2.RMSprop(ps, 0.01, rho=0.9, epsilon=1e-7)),
+        'adagrad': (torch.optim.Adagrad([tp], lr=0.1, initial_accumulator_value=0.1, eps=1e-7), lambda ps: dl2.Adagrad(ps, 0.1)),
+        'adam': (torch.optim.Adam([tp], lr=0.01, eps=1e-7), lambda ps: dl2.Adam(ps, 0.01)),
+    }[name]
+    p = p0.copy(); opt = opt_p([p])
+    for g in gs:
+        tp.grad = torch.tensor(g); topt.step(); opt.step([g])
+    np.testing.assert_allclose(p, tp.detach().numpy(), rtol=1e-10, atol=1e-12)
