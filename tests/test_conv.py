@@ -1,0 +1,189 @@
+"""Convolution, transposed convolution, pooling and upsampling: sweeps against the naive loops, finite differences,
+float32 against float64, PyTorch when installed, and every bad input."""
+import numpy as np, pytest
+import dl2
+from dl2.core import grad_check, check_layer, rel_error
+from dl2.conv import (conv2d_forward, conv2d_backward, conv2d_naive, conv2d_backward_naive, conv_algorithm, conv_output_shape)
+from dl2.conv_transpose import conv_transpose2d_forward, conv_transpose2d_backward, conv_transpose2d_naive
+from dl2.sampling import (maxpool2d_forward, maxpool2d_backward, maxpool_naive, maxpool_backward_naive,
+                          avgpool2d_forward, avgpool2d_backward, upsample2d_forward, upsample2d_backward)
+
+# (x shape, kernel (KH, KW), strides, padding, F): odd non-square shapes, kernels 3x2 1x1 5x5, strides 1 2 3 and
+# unequal, both paddings, a batch of one, one channel
+SWEEP = [((2, 7, 9, 3), (3, 2), (1, 1), 'valid', 4), ((2, 7, 9, 3), (3, 2), (1, 1), 'same', 4),
+         ((1, 5, 6, 1), (1, 1), (1, 1), 'valid', 2), ((1, 5, 6, 1), (1, 1), (2, 3), 'same', 1),
+         ((3, 9, 8, 2), (5, 5), (1, 1), 'same', 3), ((2, 11, 10, 2), (5, 5), (3, 2), 'valid', 5),
+         ((2, 8, 7, 4), (3, 2), (2, 1), 'same', 6), ((1, 6, 7, 3), (3, 3), (3, 3), 'same', 2),
+         ((2, 6, 5, 5), (2, 3), (1, 2), 'valid', 8), ((1, 5, 5, 1), (5, 5), (1, 1), 'valid', 1)]
+ALGOS = ['direct', 'im2col']
+
+@pytest.mark.parametrize('algo', ALGOS)
+@pytest.mark.parametrize('case', SWEEP, ids=str)
+def test_conv_fast_vs_naive(case, algo):
+    xs, k, s, p, F = case
+    rng = np.random.default_rng(0)
+    x, w, b = rng.standard_normal(xs), rng.standard_normal(k + (xs[3], F)), rng.standard_normal(F)
+    ref = conv2d_naive(x, w, b, s, p); dout = rng.standard_normal(ref.shape)
+    want = conv2d_backward_naive(dout, x, w, s, p)
+    with conv_algorithm(algo):
+        assert rel_error(conv2d_forward(x, w, b, s, p), ref) < 1e-10
+        for got, exp in zip(conv2d_backward(dout, x, w, s, p), want): assert rel_error(got, exp) < 1e-10
+        dx, dw, db = conv2d_backward(dout, x, w, s, p, need_dx=False)
+        assert dx is None and rel_error(dw, want[1]) < 1e-10
+
+@pytest.mark.parametrize('algo', ALGOS)
+@pytest.mark.parametrize('case', SWEEP, ids=str)
+def test_conv_transpose_fast_vs_naive_and_gradcheck(case, algo):
+    xs, k, s, p, F = case
+    rng = np.random.default_rng(1)
+    x, w, b = rng.standard_normal(xs), rng.standard_normal(k + (F, xs[3])), rng.standard_normal(F)
+    with conv_algorithm(algo):
+        assert rel_error(conv_transpose2d_forward(x, w, b, s, p), conv_transpose2d_naive(x, w, b, s, p)) < 1e-10
+        grad_check(lambda: conv_transpose2d_forward(x, w, b, s, p), lambda d: conv_transpose2d_backward(d, x, w, s, p), [x, w, b], tol=1e-7)
+
+@pytest.mark.parametrize('case', SWEEP[:6], ids=str)
+def test_conv_layer_gradcheck(f64, case):
+    xs, k, s, p, F = case
+    x = np.random.default_rng(2).standard_normal(xs)
+    for act in [None, 'tanh']:
+        check_layer(dl2.Conv2D(F, k, strides=s, padding=p, activation=act), x, tol=1e-7)
+        check_layer(dl2.Conv2DTranspose(F, k, strides=s, padding=p, activation=act), x, tol=1e-7)
+
+POOLS = [((2, 7, 9, 3), (2, 2), None, 'valid'), ((1, 7, 6, 1), (3, 3), (2, 2), 'same'), ((3, 8, 5, 2), (3, 2), (1, 2), 'valid'),
+         ((2, 5, 5, 4), (2, 3), (3, 1), 'same'), ((1, 6, 6, 1), (1, 1), None, 'valid'), ((2, 9, 7, 2), (3, 3), (1, 1), 'same')]
+
+@pytest.mark.parametrize('case', POOLS, ids=str)
+def test_pooling_against_naive_and_gradcheck(case):
+    xs, ps, st, p = case
+    rng = np.random.default_rng(3); x = rng.standard_normal(xs)
+    out, arg = maxpool2d_forward(x, ps, st, p); ref, rarg = maxpool_naive(x, ps, st, p)
+    dout = rng.standard_normal(out.shape)
+    np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal(maxpool2d_backward(dout, arg, x.shape), maxpool_backward_naive(dout, rarg, x.shape))
+    grad_check(lambda: maxpool2d_forward(x, ps, st, p)[0], lambda d: [maxpool2d_backward(d, maxpool2d_forward(x, ps, st, p)[1], x.shape)], [x])
+    grad_check(lambda: avgpool2d_forward(x, ps, st, p), lambda d: [avgpool2d_backward(d, x.shape, ps, st, p)], [x])
+    # average pooling = mean over the in-image part of each window
+    (PH, PW), (sh, sw), _ = dl2.sampling.pool_params(ps, st, p)
+    OH, OW, pt, _, pl, _ = conv_output_shape(xs[1], xs[2], PH, PW, (sh, sw), p)
+    avg = avgpool2d_forward(x, ps, st, p)
+    for i in range(OH):
+        for j in range(OW):
+            win = x[:, max(i*sh-pt, 0):i*sh-pt+PH, max(j*sw-pl, 0):j*sw-pl+PW, :]
+            np.testing.assert_allclose(avg[:, i, j], win.mean(axis=(1, 2)), rtol=1e-12)
+
+@pytest.mark.parametrize('size', [(2, 2), (1, 3), (3, 2)])
+def test_upsampling(size):
+    x = np.random.default_rng(4).standard_normal((2, 3, 4, 2))
+    np.testing.assert_array_equal(upsample2d_forward(x, size), x.repeat(size[0], 1).repeat(size[1], 2))
+    grad_check(lambda: upsample2d_forward(x, size), lambda d: [upsample2d_backward(d, size)], [x])
+
+@pytest.mark.parametrize('make', [lambda: dl2.Conv2D(6, 5), lambda: dl2.Conv2D(8, 3, strides=2, padding='same'),
+                                  lambda: dl2.Conv2DTranspose(4, 4, strides=2, padding='same'), lambda: dl2.MaxPooling2D(2),
+                                  lambda: dl2.AveragePooling2D(3, 2, 'same'), lambda: dl2.UpSampling2D(2)])
+def test_float32_close_to_float64(make):
+    x = np.random.default_rng(5).standard_normal((3, 12, 12, 3))
+    l32 = make(); y32 = l32(x.astype(np.float32))
+    with dl2.using_floatx('float64'): l64 = make()
+    l64.build((None, 12, 12, 3)); l64.set_weights(l32.get_weights())
+    y64 = l64(x)
+    assert y32.dtype == np.float32 and y64.dtype == np.float64
+    assert rel_error(y32, y64) < 1e-5
+
+def test_integer_input_is_cast_at_the_boundary():
+    c = dl2.Conv2D(2, 3); y = c(np.full((1, 5, 5, 1), 200, np.uint8))
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y, c(np.full((1, 5, 5, 1), 200.0, np.float32)))
+
+@pytest.mark.parametrize('make, x, match', [
+    (lambda: dl2.Conv2D(4, 5), np.zeros((1, 4, 6, 3)), r"Layer 'conv2d': kernel \(5, 5\) is larger than the input \(4, 6\)"),
+    (lambda: dl2.Conv2D(4, 3), np.zeros((5, 5, 3)), r"Layer 'conv2d': expected 4-D input.*\(5, 5, 3\)"),
+    (lambda: dl2.Conv2DTranspose(4, 3), np.zeros((5, 5, 3)), r"Layer 'conv2d_transpose': expected 4-D input"),
+    (lambda: dl2.MaxPooling2D(3), np.zeros((1, 2, 2, 1)), r"Layer 'max_pooling2d': pool \(3, 3\) is larger than the input \(2, 2\)"),
+    (lambda: dl2.AveragePooling2D(2), np.zeros((4, 4, 1)), r"Layer 'average_pooling2d': expected 4-D input"),
+    (lambda: dl2.UpSampling2D(2), np.zeros((4, 4)), r"Layer 'up_sampling2d': expected 4-D input"),
+])
+def test_bad_input_shapes(make, x, match):
+    with pytest.raises(ValueError, match=match): make()(x)
+
+@pytest.mark.parametrize('make', [lambda: dl2.Conv2D(4, 3), lambda: dl2.Conv2DTranspose(4, 3), lambda: dl2.MaxPooling2D(),
+                                  lambda: dl2.AveragePooling2D(), lambda: dl2.UpSampling2D()])
+def test_channel_count_must_match_the_built_one(make):
+    layer = make(); layer(np.zeros((1, 6, 6, 3)))
+    with pytest.raises(ValueError, match=r"expected input shape \(None, 6, 6, 3\), received \(1, 6, 6, 4\)"): layer(np.zeros((1, 6, 6, 4)))
+
+@pytest.mark.parametrize('make', [lambda: dl2.Conv2D(4, 3, padding='full'), lambda: dl2.Conv2DTranspose(4, 3, padding='causal'),
+                                  lambda: dl2.MaxPooling2D(padding='VALID'), lambda: dl2.AveragePooling2D(padding='')])
+def test_unknown_padding(make):
+    with pytest.raises(ValueError, match=r"padding must be one of \('valid', 'same'\)"): make()
+
+def test_function_level_errors():
+    x = np.zeros((1, 6, 6, 3), np.float32)
+    with pytest.raises(ValueError, match=r"input has 3 channels but the kernel \(3, 3, 2, 4\) expects 2"): conv2d_forward(x, np.zeros((3, 3, 2, 4), np.float32))
+    with pytest.raises(ValueError, match=r"kernel 7×7 is larger than the input 6×6"): conv2d_forward(x, np.zeros((7, 7, 3, 4), np.float32))
+    with pytest.raises(ValueError, match=r"dout must have shape \(1, 4, 4, 4\)"): conv2d_backward(np.zeros((1, 5, 5, 4)), x, np.zeros((3, 3, 3, 4), np.float32))
+    with pytest.raises(ValueError, match=r"strides must be"): conv2d_forward(x, np.zeros((3, 3, 3, 4), np.float32), strides=0)
+
+def lenet():
+    return dl2.Sequential([dl2.Input((32, 32, 3)), dl2.Conv2D(6, 5, activation='relu'), dl2.MaxPooling2D(),
+                           dl2.Conv2D(16, 5, activation='relu'), dl2.MaxPooling2D(), dl2.Flatten(),
+                           dl2.Dense(120, activation='relu'), dl2.Dense(84, activation='relu'), dl2.Dense(10)])
+
+def test_lenet_summary_and_parameter_count():
+    lines = []; lenet().summary(print_fn=lines.append)
+    assert lines[-4] == 'Total params: 62,006'
+    assert any('(None, 5, 5, 16)' in l and 'max_pooling2d_1 (MaxPooling2D)' in l for l in lines)
+
+def test_conv_net_trains_and_round_trips(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.random((256, 12, 12, 1), dtype=np.float32); y = (x[:, :6].mean((1, 2, 3)) > x[:, 6:].mean((1, 2, 3))).astype(int)
+    m = dl2.Sequential([dl2.Input((12, 12, 1)), dl2.Conv2D(4, 3, padding='same', activation='relu'), dl2.MaxPooling2D(),
+                        dl2.Conv2DTranspose(4, 2, strides=2), dl2.AveragePooling2D(2), dl2.UpSampling2D(2), dl2.MaxPool2D(2),
+                        dl2.GlobalAveragePooling2D(), dl2.Dense(2)])
+    m.compile(dl2.Adam(learning_rate=0.01), dl2.SparseCategoricalCrossentropy(from_logits=True))
+    h = m.fit(x, y, epochs=8, batch_size=32, verbose=0)
+    assert h.history['loss'][-1] < h.history['loss'][0]
+    m.save(tmp_path / 'm.npz')
+    np.testing.assert_array_equal(dl2.load_model(tmp_path / 'm.npz').predict(x), m.predict(x))
+
+def _torch():
+    return pytest.importorskip('torch')
+
+def _tf_same_pad(H, W, KH, KW, s):
+    _, _, t, b, l, r = conv_output_shape(H, W, KH, KW, s, 'same')
+    return (l, r, t, b)
+
+@pytest.mark.parametrize('case', SWEEP, ids=str)
+def test_against_pytorch(case):
+    torch = _torch(); F_ = torch.nn.functional
+    xs, k, s, p, F = case
+    rng = np.random.default_rng(6)
+    x, w, b = rng.standard_normal(xs), rng.standard_normal(k + (xs[3], F)), rng.standard_normal(F)
+    tx = torch.tensor(x).permute(0, 3, 1, 2).requires_grad_(); tw = torch.tensor(w).permute(3, 2, 0, 1).requires_grad_(); tb = torch.tensor(b).requires_grad_()
+    txp = F_.pad(tx, _tf_same_pad(xs[1], xs[2], *k, s)) if p == 'same' else tx
+    ty = F_.conv2d(txp, tw, tb, stride=s)
+    out = conv2d_forward(x, w, b, s, p)
+    np.testing.assert_allclose(out, ty.detach().permute(0, 2, 3, 1).numpy(), rtol=1e-10, atol=1e-10)
+    dout = rng.standard_normal(out.shape)
+    ty.backward(torch.tensor(dout).permute(0, 3, 1, 2))
+    dx, dw, db = conv2d_backward(dout, x, w, s, p)
+    np.testing.assert_allclose(dx, tx.grad.permute(0, 2, 3, 1).numpy(), rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(dw, tw.grad.permute(2, 3, 1, 0).numpy(), rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(db, tb.grad.numpy(), rtol=1e-9, atol=1e-10)
+    # transposed convolution: torch's conv_transpose2d on the full canvas, cropped like the 'same'/'valid' padding
+    wt = rng.standard_normal(k + (F, xs[3]))
+    OH, OW = dl2.conv_transpose.conv_transpose_output_shape(xs[1], xs[2], *k, s, p)
+    _, _, pt, _, pl, _ = conv_output_shape(OH, OW, *k, s, p)
+    full = F_.conv_transpose2d(torch.tensor(x).permute(0, 3, 1, 2), torch.tensor(wt).permute(3, 2, 0, 1), stride=s)
+    full = F_.pad(full, (0, max(0, OW + pl - full.shape[3]), 0, max(0, OH + pt - full.shape[2])))
+    want = full[:, :, pt:pt + OH, pl:pl + OW].permute(0, 2, 3, 1).numpy()
+    np.testing.assert_allclose(conv_transpose2d_forward(x, wt, None, s, p), want, rtol=1e-10, atol=1e-10)
+
+@pytest.mark.parametrize('case', [c for c in POOLS if c[3] == 'valid'], ids=str)
+def test_pooling_against_pytorch(case):
+    torch = _torch(); F_ = torch.nn.functional
+    xs, ps, st, p = case
+    x = np.random.default_rng(7).standard_normal(xs); tx = torch.tensor(x).permute(0, 3, 1, 2)
+    st = st or ps
+    np.testing.assert_allclose(maxpool2d_forward(x, ps, st, p)[0], F_.max_pool2d(tx, ps, st).permute(0, 2, 3, 1).numpy())
+    np.testing.assert_allclose(avgpool2d_forward(x, ps, st, p), F_.avg_pool2d(tx, ps, st).permute(0, 2, 3, 1).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(upsample2d_forward(x, (2, 3)), F_.interpolate(tx, scale_factor=(2, 3), mode='nearest').permute(0, 2, 3, 1).numpy())
