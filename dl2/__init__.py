@@ -18,3 +18,4 @@ from .conv_transpose import Conv2DTranspose, conv_transpose2d_forward, conv_tran
 from .sampling import (MaxPooling2D, AveragePooling2D, MaxPool2D, AvgPool2D, UpSampling2D, GlobalAveragePooling2D,
                        maxpool2d_forward, maxpool2d_backward, avgpool2d_forward, avgpool2d_backward,
                        upsample2d_forward, upsample2d_backward)
+from .batchnorm import BatchNormalization, Dropout, batchnorm_forward, batchnorm_backward
