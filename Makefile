@@ -6,9 +6,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.dl2-installed
 export DL2_DATA ?= $(abspath ../shared/data)
 
-.PHONY: test docs export clean-nbs bench help
+.PHONY: test train docs export bench help
 
 help:
+	@echo "make train  - the main job: LeNet-5 on CIFAR-10 (dl2-train with its defaults) into runs/lenet5-cifar10"
 	@echo "make test   - the full check: nbdev-clean, nbdev-export, nbdev-test, pytest"
 	@echo "make docs   - render the book into docs/ with Quarto (where Quarto is installed)"
 	@echo "make bench  - the benchmark table (dl2 vs PyTorch when installed)"
@@ -39,6 +40,9 @@ test: $(STAMP)
 	$(BIN)/nbdev-test --n-workers 2; \
 	echo "== pytest"; \
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider
+
+train: $(STAMP)
+	$(BIN)/dl2-train --out runs/lenet5-cifar10
 
 export: $(STAMP)
 	$(BIN)/nbdev-clean && $(BIN)/nbdev-export

@@ -19,3 +19,5 @@ from .sampling import (MaxPooling2D, AveragePooling2D, MaxPool2D, AvgPool2D, UpS
                        maxpool2d_forward, maxpool2d_backward, avgpool2d_forward, avgpool2d_backward,
                        upsample2d_forward, upsample2d_backward)
 from .batchnorm import BatchNormalization, Dropout, batchnorm_forward, batchnorm_backward
+from .data import load_mnist, load_cifar10, to_categorical, batches
+from .lenet import LeNet5, RandomFlip, RandomTranslation

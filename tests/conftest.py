@@ -1,4 +1,4 @@
-import numpy as np, pytest
+import os, numpy as np, pytest
 import dl2
 
 @pytest.fixture
@@ -17,3 +17,5 @@ def digits():
 def _seed():
     "Every test starts from the same weights: a gradient check near a ReLU kink must not depend on luck."
     dl2.set_seed(0)
+
+os.environ['DL2_OFFLINE'] = '1'   # tests never touch the network: a missing dataset is an error, not a download
