@@ -11,9 +11,9 @@ import numpy as np
 import dl2
 
 # %% auto #0
-__all__ = ['OPS', 'BENCHES', 'environment', 'alternate', 'median', 'dl2_mlp_epoch', 'torch_mlp_epoch', 'bench_mlp', 'bench_ops',
-           'dl2_lenet_steps', 'torch_lenet_steps', 'bench_lenet', 'dl2_gan_steps', 'torch_gan_steps', 'bench_gan',
-           'bench_startup', 'format_table', 'main']
+__all__ = ['OPS', 'BENCHES', 'environment', 'alternate', 'median', 'dl2_mlp_epoch', 'torch_mlp_epoch', 'versus', 'bench_mlp',
+           'bench_ops', 'dl2_lenet_steps', 'torch_lenet_steps', 'bench_lenet', 'dl2_gan_steps', 'torch_gan_steps',
+           'bench_gan', 'bench_startup', 'format_table', 'main']
 
 # %% ../nbs/13_performance.ipynb #71b92357
 def environment() -> dict:
@@ -84,15 +84,17 @@ def torch_mlp_epoch(n=20000, batch_size=50, threads=2):
     return _torch_epoch(torch, m, torch.from_numpy(x), torch.from_numpy(y), batch_size)
 
 # %% ../nbs/13_performance.ipynb #a8cce293
-def bench_mlp(n=20000, rounds=5) -> list:
-    "Rows of (benchmark, dl2 samples/s, PyTorch samples/s, ratio) for the MLP."
-    contenders = {'dl2': dl2_mlp_epoch(n)}
-    t = torch_mlp_epoch(n)
-    if t is not None: contenders['torch'] = t
+def versus(bench:str, unit:str, dl2_run, torch_run, work:float, rounds:int=5) -> list:
+    "One table row: throughput (`work` units per run) of a dl2 function against its PyTorch twin (None: dl2 alone)."
+    contenders = {'dl2': dl2_run}
+    if torch_run is not None: contenders['torch'] = torch_run
     times = alternate(contenders, rounds=rounds)
-    d = n / median(times['dl2'])
-    p = n / median(times['torch']) if 'torch' in times else None
-    return [dict(bench='MLP 784-50-40-10 train, batch 50, Adam', unit='samples/s', dl2=d, torch=p)]
+    return [dict(bench=bench, unit=unit, dl2=work / median(times['dl2']),
+                 torch=work / median(times['torch']) if 'torch' in times else None)]
+
+def bench_mlp(n=20000, rounds=5) -> list:
+    "Row: MLP training samples/s, dl2 and PyTorch."
+    return versus('MLP 784-50-40-10 train, batch 50, Adam', 'samples/s', dl2_mlp_epoch(n), torch_mlp_epoch(n), n, rounds)
 
 # %% ../nbs/13_performance.ipynb #efb14802
 OPS = [('Conv2D 3→6 5×5, 64×32×32×3', lambda: dl2.Conv2D(6, 5), (64, 32, 32, 3)),
@@ -173,13 +175,7 @@ def torch_lenet_steps(steps=60, batch_size=64, threads=2):
 
 def bench_lenet(rounds=5, steps=60) -> list:
     "Row: LeNet-5 training samples/s at batch 64, dl2 and PyTorch."
-    contenders = {'dl2': dl2_lenet_steps(steps)}
-    t = torch_lenet_steps(steps)
-    if t is not None: contenders['torch'] = t
-    times = alternate(contenders, rounds=rounds)
-    n = steps * 64
-    return [dict(bench='LeNet-5 train (CIFAR-10 shapes), batch 64, Adam', unit='samples/s', dl2=n / median(times['dl2']),
-                 torch=n / median(times['torch']) if 'torch' in times else None)]
+    return versus('LeNet-5 train (CIFAR-10 shapes), batch 64, Adam', 'samples/s', dl2_lenet_steps(steps), torch_lenet_steps(steps), steps * 64, rounds)
 
 # %% ../nbs/13_performance.ipynb #33fa6eec
 def dl2_gan_steps(steps=20, batch_size=64):
@@ -216,12 +212,7 @@ def torch_gan_steps(steps=20, batch_size=64, threads=2):
 
 def bench_gan(rounds=5, steps=20) -> list:
     "Row: DCGAN training steps/s at batch 64, dl2 and PyTorch."
-    contenders = {'dl2': dl2_gan_steps(steps)}
-    t = torch_gan_steps(steps)
-    if t is not None: contenders['torch'] = t
-    times = alternate(contenders, rounds=rounds)
-    return [dict(bench='DCGAN (MNIST) train step, batch 64', unit='steps/s', dl2=steps / median(times['dl2']),
-                 torch=steps / median(times['torch']) if 'torch' in times else None)]
+    return versus('DCGAN (MNIST) train step, batch 64', 'steps/s', dl2_gan_steps(steps), torch_gan_steps(steps), steps, rounds)
 
 # %% ../nbs/13_performance.ipynb #2d3a695d
 _STARTUP = """
