@@ -4,7 +4,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.dl2-installed
+# The datasets: $DL2_DATA if set, else ../shared/data when it exists, else dl2's default (~/.cache/dl2).
+ifneq ($(wildcard ../shared/data),)
 export DL2_DATA ?= $(abspath ../shared/data)
+endif
 
 .PHONY: test train docs export bench help
 
