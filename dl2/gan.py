@@ -8,6 +8,7 @@ Docs: https://dl2-book.github.io/dl2/gan.html.md"""
 from __future__ import annotations
 import math, time
 import numpy as np
+from fastcore.basics import patch
 import dl2
 from .core import get_rng, single_threaded_blas
 from .model import History, CallbackList, Callback, _Progress
@@ -48,7 +49,8 @@ class GAN:
 # %% ../nbs/12_gan.ipynb #4ae5a03e
 def _sigmoid_mean(logits): return float(np.mean(1 / (1 + np.exp(-np.clip(logits, -50, 50)))))
 
-def _train_step(self:GAN, real):
+@patch
+def train_step(self:GAN, real):
     "One step of Algorithm 1: a discriminator step on real and fake images, then a generator step."
     if self.g_optimizer is None: raise ValueError("GAN: call compile() before training")
     G, D, bce = self.generator, self.discriminator, self.loss
@@ -68,10 +70,9 @@ def _train_step(self:GAN, real):
     return dict(d_loss=float(bce(ones, logit_real) + bce(zeros, logit_fake)), g_loss=float(bce(ones, logit_gen)),
                 d_real=_sigmoid_mean(logit_real), d_fake=_sigmoid_mean(logit_fake))
 
-GAN.train_step = _train_step
-
 # %% ../nbs/12_gan.ipynb #edd37be6
-def _fit(self:GAN, x, epochs:int=1, batch_size:int=64, callbacks=None, verbose:int=1):
+@patch
+def fit(self:GAN, x, epochs:int=1, batch_size:int=64, callbacks=None, verbose:int=1):
     "Train on images x for `epochs` passes in shuffled batches; returns a History of d_loss, g_loss, d_real, d_fake."
     if self.g_optimizer is None: raise ValueError("GAN: call compile() before fit")
     x = np.ascontiguousarray(x, dtype=self.discriminator.dtype)
@@ -98,7 +99,6 @@ def _fit(self:GAN, x, epochs:int=1, batch_size:int=64, callbacks=None, verbose:i
         cbs.call('on_train_end')
     return history
 
-GAN.fit = _fit
 
 class SampleGrid(Callback):
     "Record the generator's images for a fixed noise batch at the end of every epoch (in `grids`)."

@@ -57,9 +57,7 @@ class _Augmentation(Layer):
     def __init__(self, seed=None, **kwargs):
         self.seed, self._rng, self._cache = seed, (np.random.default_rng(seed) if seed is not None else None), None
         super().__init__(**kwargs)
-    def build(self, input_shape):
-        if len(input_shape) != 4: raise ValueError(f"Layer {self.name!r}: expected 4-D input (None, H, W, C), received shape {shape_str(input_shape)}")
-        super().build(input_shape)
+    input_ndim = 4
 
 @register_layer
 class RandomFlip(_Augmentation):
