@@ -144,7 +144,8 @@ def train(model='lenet5', dataset='cifar10', epochs=40, batch_size=64, optimizer
                    augment=augment, seed=seed, params=net.count_params(), test_accuracy=test_acc, test_loss=test_loss,
                    wall_time_s=round(wall, 2), samples_per_s=round(epochs * len(x) / wall), history=h.history)
     (out / 'metrics.json').write_text(json.dumps(metrics, indent=1))
-    import matplotlib; matplotlib.use('Agg') if 'matplotlib.pyplot' not in sys.modules else None
+    import matplotlib
+    if 'matplotlib.pyplot' not in sys.modules: matplotlib.use('Agg')   # a command line run needs no display
     fig = h.plot(); fig.suptitle(f"{model} on {dataset}: test accuracy {test_acc:.4f}"); fig.tight_layout()
     fig.savefig(out / 'history.png', dpi=100)
     import matplotlib.pyplot as plt; plt.close(fig)
