@@ -7,11 +7,11 @@ Docs: https://dl2-book.github.io/dl2/optim.html.md"""
 # %% ../nbs/03_optim.ipynb #7f166278
 from __future__ import annotations
 import numpy as np
-from numba import njit
+from numba import njit, prange, get_num_threads
 
 # %% auto #0
-__all__ = ['sgd_kernel', 'rmsprop_kernel', 'adagrad_kernel', 'adam_kernel', 'OPTIMIZERS', 'sgd_update', 'rmsprop_update',
-           'adagrad_update', 'adam_update', 'Optimizer', 'SGD', 'Momentum', 'RMSprop', 'Adagrad', 'Adam', 'get',
+__all__ = ['sgd_kernel', 'rmsprop_kernel', 'adagrad_kernel', 'OPTIMIZERS', 'sgd_update', 'rmsprop_update', 'adagrad_update',
+           'adam_update', 'adam_kernel', 'Optimizer', 'SGD', 'Momentum', 'RMSprop', 'Adagrad', 'Adam', 'get',
            'serialize', 'deserialize']
 
 # %% ../nbs/03_optim.ipynb #4dccee51
@@ -58,25 +58,36 @@ def _adagrad_loops(p, g, s, lr, eps):
         s[i] += g[i] * g[i]
         p[i] -= lr * g[i] / (np.sqrt(s[i]) + eps)
 
-def _adam_loops(p, g, m, v, lr, beta_1, beta_2, eps, t):
-    c1, c2 = 1.0 - beta_1 ** t, 1.0 - beta_2 ** t
-    for i in range(p.size):
-        m[i] = beta_1 * m[i] + (1.0 - beta_1) * g[i]
-        v[i] = beta_2 * v[i] + (1.0 - beta_2) * g[i] * g[i]
-        p[i] -= lr * (m[i] / c1) / (np.sqrt(v[i] / c2) + eps)
+def _adam_loops(p, g, m, v, b1, a1, b2, a2, step, inv_c2, eps, T):
+    "Adam rearranged as PyTorch computes it: p -= step * m / (sqrt(v) * inv_c2 + eps), step = lr / (1 - beta_1**t)."
+    n = p.size
+    for t in prange(T):
+        for i in range(t * n // T, (t + 1) * n // T):
+            gi = g[i]
+            mi, vi = b1 * m[i] + a1 * gi, b2 * v[i] + a2 * gi * gi
+            m[i], v[i] = mi, vi
+            p[i] -= step * mi / (np.sqrt(vi) * inv_c2 + eps)
 
 # %% ../nbs/03_optim.ipynb #bfe6420c
 sgd_kernel = njit(cache=True)(_sgd_loops)
 rmsprop_kernel = njit(cache=True)(_rmsprop_loops)
 adagrad_kernel = njit(cache=True)(_adagrad_loops)
-adam_kernel = njit(cache=True)(_adam_loops)
+_ADAM = {par: njit(cache=True, parallel=par)(_adam_loops) for par in (False, True)}
+
+def adam_kernel(p, g, m, v, lr, beta_1, beta_2, eps, t):
+    "`adam_update` by a Numba loop that computes in p's dtype, as PyTorch does; large tensors are split over the threads."
+    f, big = p.dtype.type, p.size >= 1 << 16
+    _ADAM[big](p, g, m, v, f(beta_1), f(1 - beta_1), f(beta_2), f(1 - beta_2), f(lr / (1 - beta_1 ** t)),
+               f(1 / np.sqrt(1 - beta_2 ** t)), f(eps), get_num_threads() if big else 1)
 
 # %% ../nbs/03_optim.ipynb #a7f321b4
 class Optimizer:
     "Base optimizer: binds a list of arrays, checks gradients, counts steps; subclasses define `update`."
     n_state = 0
-    def __init__(self, params=None, learning_rate:float=0.01):
-        if not learning_rate > 0: raise ValueError(f"{type(self).__name__}: learning_rate must be positive, received {learning_rate!r}")
+    def __init__(self, learning_rate:float=0.01, params=None):
+        if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float, np.floating, np.integer)) or not learning_rate > 0:
+            raise ValueError(f"{type(self).__name__}: learning_rate must be a positive number, received {learning_rate!r} "
+                             "(the arrays to train go in params=..., as in Keras the learning rate comes first)")
         self.learning_rate, self.iterations = float(learning_rate), 0
         self.params, self.state = [], []
         if params is not None: self.bind(params)
@@ -115,33 +126,33 @@ class Optimizer:
 class SGD(Optimizer):
     "Stochastic gradient descent with optional (Nesterov) momentum."
     n_state = 1
-    def __init__(self, params=None, learning_rate=0.01, momentum=0.0, nesterov=False):
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, params=None):
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
         if not 0 <= self.momentum < 1: raise ValueError(f"SGD: momentum must be in [0, 1), received {momentum!r}")
-        super().__init__(params, learning_rate)
+        super().__init__(learning_rate, params)
     def update(self, p, g, st): sgd_kernel(p, g, st[0], self.learning_rate, self.momentum, self.nesterov)
     def get_config(self): return dict(super().get_config(), momentum=self.momentum, nesterov=self.nesterov)
 
 class Momentum(SGD):
     "SGD with momentum 0.9 (the original project's separate optimizer)."
-    def __init__(self, params=None, learning_rate=0.01, momentum=0.9, nesterov=False):
-        super().__init__(params, learning_rate, momentum, nesterov)
+    def __init__(self, learning_rate=0.01, momentum=0.9, nesterov=False, params=None):
+        super().__init__(learning_rate, momentum, nesterov, params)
 
 class RMSprop(Optimizer):
     "RMSprop: divide by the root of a moving average of squared gradients."
     n_state = 1
-    def __init__(self, params=None, learning_rate=0.001, rho=0.9, epsilon=1e-7):
+    def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-7, params=None):
         self.rho, self.epsilon = float(rho), float(epsilon)
-        super().__init__(params, learning_rate)
+        super().__init__(learning_rate, params)
     def update(self, p, g, st): rmsprop_kernel(p, g, st[0], self.learning_rate, self.rho, self.epsilon)
     def get_config(self): return dict(super().get_config(), rho=self.rho, epsilon=self.epsilon)
 
 class Adagrad(Optimizer):
     "Adagrad: divide by the root of the running sum of squared gradients."
     n_state = 1
-    def __init__(self, params=None, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7):
+    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, params=None):
         self.initial_accumulator_value, self.epsilon = float(initial_accumulator_value), float(epsilon)
-        super().__init__(params, learning_rate)
+        super().__init__(learning_rate, params)
     def init_state(self, p, st): st[0][:] = self.initial_accumulator_value
     def update(self, p, g, st): adagrad_kernel(p, g, st[0], self.learning_rate, self.epsilon)
     def get_config(self): return dict(super().get_config(), initial_accumulator_value=self.initial_accumulator_value, epsilon=self.epsilon)
@@ -149,9 +160,9 @@ class Adagrad(Optimizer):
 class Adam(Optimizer):
     "Adam: bias-corrected moving averages of the gradient and its square."
     n_state = 2
-    def __init__(self, params=None, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, params=None):
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
-        super().__init__(params, learning_rate)
+        super().__init__(learning_rate, params)
     def update(self, p, g, st): adam_kernel(p, g, st[0], st[1], self.learning_rate, self.beta_1, self.beta_2, self.epsilon, self.iterations)
     def get_config(self): return dict(super().get_config(), beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
 

@@ -21,13 +21,13 @@ def reference(name, p, hp):
             p = p - lr * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + hp['eps'])
     return p
 
-CASES = [('sgd', lambda ps: dl2.SGD(ps, learning_rate=0.1), dict(lr=0.1, mu=0.0)),
-         ('sgd', lambda ps: dl2.SGD(ps, learning_rate=0.1, momentum=0.9), dict(lr=0.1, mu=0.9)),
-         ('sgd', lambda ps: dl2.SGD(ps, learning_rate=0.1, momentum=0.9, nesterov=True), dict(lr=0.1, mu=0.9, nesterov=True)),
-         ('sgd', lambda ps: dl2.Momentum(ps, learning_rate=0.1), dict(lr=0.1, mu=0.9)),
-         ('rmsprop', lambda ps: dl2.RMSprop(ps, learning_rate=0.01, rho=0.9, epsilon=1e-7), dict(lr=0.01, rho=0.9, eps=1e-7)),
-         ('adagrad', lambda ps: dl2.Adagrad(ps, learning_rate=0.1), dict(lr=0.1, eps=1e-7, init=0.1)),
-         ('adam', lambda ps: dl2.Adam(ps, learning_rate=0.01), dict(lr=0.01, eps=1e-7))]
+CASES = [('sgd', lambda ps: dl2.SGD(params=ps, learning_rate=0.1), dict(lr=0.1, mu=0.0)),
+         ('sgd', lambda ps: dl2.SGD(params=ps, learning_rate=0.1, momentum=0.9), dict(lr=0.1, mu=0.9)),
+         ('sgd', lambda ps: dl2.SGD(params=ps, learning_rate=0.1, momentum=0.9, nesterov=True), dict(lr=0.1, mu=0.9, nesterov=True)),
+         ('sgd', lambda ps: dl2.Momentum(params=ps, learning_rate=0.1), dict(lr=0.1, mu=0.9)),
+         ('rmsprop', lambda ps: dl2.RMSprop(params=ps, learning_rate=0.01, rho=0.9, epsilon=1e-7), dict(lr=0.01, rho=0.9, eps=1e-7)),
+         ('adagrad', lambda ps: dl2.Adagrad(params=ps, learning_rate=0.1), dict(lr=0.1, eps=1e-7, init=0.1)),
+         ('adam', lambda ps: dl2.Adam(params=ps, learning_rate=0.01), dict(lr=0.01, eps=1e-7))]
 
 @pytest.mark.parametrize('i', range(len(CASES)))
 def test_rules_against_reference(i):
@@ -37,24 +37,25 @@ def test_rules_against_reference(i):
     np.testing.assert_allclose(p, reference(name, np.array([1.0, -2.0]), hp), rtol=1e-12, atol=1e-14)
 
 def test_first_adam_step_by_hand():
-    p = np.array([1.0]); dl2.Adam([p], learning_rate=0.1, epsilon=0.0).step([np.array([0.5])])
+    p = np.array([1.0]); dl2.Adam(learning_rate=0.1, epsilon=0.0, params=[p]).step([np.array([0.5])])
     assert p[0] == pytest.approx(0.9, abs=1e-12)   # m_hat = g, v_hat = g^2: a step of exactly lr
 
 def test_keras_defaults():
     assert dl2.Adam().get_config() == dict(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7)
+    assert dl2.Adam(2e-3).learning_rate == 2e-3 and dl2.SGD(0.1, 0.9).momentum == 0.9  # Keras' argument order
     assert dl2.SGD().get_config() == dict(learning_rate=0.01, momentum=0.0, nesterov=False)
     assert dl2.RMSprop().get_config()['rho'] == 0.9 and dl2.Adagrad().get_config()['initial_accumulator_value'] == 0.1
 
 def test_trains_arbitrary_arrays_in_place():
     w1, w2 = np.zeros((2, 3)), np.zeros(3, dtype=np.float32)
-    opt = dl2.SGD([w1, w2], learning_rate=0.5)
+    opt = dl2.SGD(learning_rate=0.5, params=[w1, w2])
     opt.step([np.ones((2, 3)), np.ones(3)])
     assert (w1 == -0.5).all() and (w2 == -0.5).all() and w2.dtype == np.float32
 
 def test_optimizer_errors():
-    with pytest.raises(ValueError, match='expected 1 gradients'): dl2.Adam([np.zeros(2)]).step([])
-    with pytest.raises(ValueError, match=r'gradient 0 has shape \(3,\), expected \(2,\)'): dl2.Adam([np.zeros(2)]).step([np.zeros(3)])
-    with pytest.raises(ValueError, match='C-contiguous'): dl2.SGD([np.zeros((3, 3)).T[:, :2]])
+    with pytest.raises(ValueError, match='expected 1 gradients'): dl2.Adam(params=[np.zeros(2)]).step([])
+    with pytest.raises(ValueError, match=r'gradient 0 has shape \(3,\), expected \(2,\)'): dl2.Adam(params=[np.zeros(2)]).step([np.zeros(3)])
+    with pytest.raises(ValueError, match='C-contiguous'): dl2.SGD(params=[np.zeros((3, 3)).T[:, :2]])
     with pytest.raises(ValueError, match="Unknown optimizer 'adamw'.*adagrad"): dl2.optim.get('adamw')
 
 @pytest.mark.parametrize('name', ['sgd', 'nesterov', 'rmsprop', 'adagrad', 'adam'])
@@ -63,11 +64,11 @@ def test_against_pytorch(name):
     rng = np.random.default_rng(0); p0 = rng.standard_normal(5); gs = rng.standard_normal((6, 5))
     tp = torch.tensor(p0.copy(), requires_grad=True)
     topt, opt_p = {
-        'sgd': (torch.optim.SGD([tp], lr=0.1, momentum=0.9), lambda ps: dl2.SGD(ps, 0.1, momentum=0.9)),
-        'nesterov': (torch.optim.SGD([tp], lr=0.1, momentum=0.9, nesterov=True), lambda ps: dl2.SGD(ps, 0.1, momentum=0.9, nesterov=True)),
-        'rmsprop': (torch.optim.RMSprop([tp], lr=0.01, alpha=0.9, eps=1e-7), lambda ps: dl2.RMSprop(ps, 0.01, rho=0.9, epsilon=1e-7)),
-        'adagrad': (torch.optim.Adagrad([tp], lr=0.1, initial_accumulator_value=0.1, eps=1e-7), lambda ps: dl2.Adagrad(ps, 0.1)),
-        'adam': (torch.optim.Adam([tp], lr=0.01, eps=1e-7), lambda ps: dl2.Adam(ps, 0.01)),
+        'sgd': (torch.optim.SGD([tp], lr=0.1, momentum=0.9), lambda ps: dl2.SGD(0.1, params=ps, momentum=0.9)),
+        'nesterov': (torch.optim.SGD([tp], lr=0.1, momentum=0.9, nesterov=True), lambda ps: dl2.SGD(0.1, params=ps, momentum=0.9, nesterov=True)),
+        'rmsprop': (torch.optim.RMSprop([tp], lr=0.01, alpha=0.9, eps=1e-7), lambda ps: dl2.RMSprop(0.01, params=ps, rho=0.9, epsilon=1e-7)),
+        'adagrad': (torch.optim.Adagrad([tp], lr=0.1, initial_accumulator_value=0.1, eps=1e-7), lambda ps: dl2.Adagrad(0.1, params=ps)),
+        'adam': (torch.optim.Adam([tp], lr=0.01, eps=1e-7), lambda ps: dl2.Adam(0.01, params=ps)),
     }[name]
     p = p0.copy(); opt = opt_p([p])
     for g in gs:
