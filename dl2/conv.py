@@ -135,13 +135,15 @@ def _conv_im2col_fwd_loops(x, w, b, sh, sw, pt, pl, out, cols, T):
         for r in range(o.shape[0]):
             for f in range(F): o[r, f] += b[f]
 
-def _conv_im2col_bwd_loops(dout, x, w, sh, sw, pt, pl, dx, dws, cols, have_cols, need_dx, need_dw):
+def _conv_im2col_bwd_loops(dout, x, w, sh, sw, pt, pl, dx, dws, dbs, cols, have_cols, need_dx, need_dw):
     N = x.shape[0]; KH, KW, C, F = w.shape; OH, OW = dout.shape[1], dout.shape[2]; P, K = OH * OW, KH * KW * C
     W2, dall = w.reshape(K, F), dout.reshape(N * P, F)
     T = dws.shape[0]
     for t in prange(T):
         n0, n1 = t * N // T, (t + 1) * N // T
         d2 = dall[n0 * P:n1 * P]
+        for r in range(d2.shape[0]): # this chunk's share of the bias gradient
+            for f in range(F): dbs[t, f] += d2[r, f]
         c = cols[n0 * P:n1 * P]
         if need_dw:
             if not have_cols: im2col_kernel(x, KH, KW, sh, sw, pt, pl, OH, OW, n0, n1, c)
@@ -162,6 +164,23 @@ def _to_rows(x, n, pt, pl, Wp, xc):
         for v in range(W):
             for c in range(C): xc[c, (h + pt) * Wp + v + pl] = x[n, h, v, c]
 
+def _fwd_rows(acc, xc, w, Wp):
+    "acc[f] += w[kh, kw, c, f] * (row c of xc shifted by kh·Wp + kw), two kernel columns per pass over acc."
+    KH, KW, C, F = w.shape; L = acc.shape[1]
+    for kh in range(KH):
+        for c in range(C):
+            for kw in range(0, KW - 1, 2):
+                o = kh * Wp + kw
+                x0, x1 = xc[c, o:o + L], xc[c, o + 1:o + 1 + L]
+                for f in range(F):
+                    a, u, v = acc[f], w[kh, kw, c, f], w[kh, kw + 1, c, f]
+                    for p in range(L): a[p] += u * x0[p] + v * x1[p]
+            if KW % 2:
+                o = kh * Wp + KW - 1; x0 = xc[c, o:o + L]
+                for f in range(F):
+                    a, u = acc[f], w[kh, KW - 1, c, f]
+                    for p in range(L): a[p] += u * x0[p]
+
 def _direct_fwd_loops(x, w, b, pt, pl, out, T):
     N = x.shape[0]; KH, KW, C, F = w.shape; OH, OW = out.shape[1], out.shape[2]
     Wp = OW + KW - 1; L = OH * Wp
@@ -170,18 +189,46 @@ def _direct_fwd_loops(x, w, b, pt, pl, out, T):
         for n in range(t * N // T, (t + 1) * N // T):
             _to_rows(x, n, pt, pl, Wp, xc)
             for f in range(F): acc[f, :] = b[f]
-            for kh in range(KH):
-                for kw in range(KW):
-                    for c in range(C):
-                        xs = xc[c, kh * Wp + kw:kh * Wp + kw + L]
-                        for f in range(F):
-                            a, wv = acc[f], w[kh, kw, c, f]
-                            for p in range(L): a[p] += wv * xs[p]
+            _fwd_rows(acc, xc, w, Wp)
             for i in range(OH):
                 for j in range(OW):
                     for f in range(F): out[n, i, j, f] = acc[f, i * Wp + j]
 
 # %% ../nbs/05_conv.ipynb #8eab812f
+def _dw_rows(dw, xc, d, Wp):
+    "dw[kh, kw, c, f] += dot(d[f], row c of xc shifted by kh·Wp + kw), two filters per pass over the row."
+    KH, KW, C, F = dw.shape; L = d.shape[1]
+    for kh in range(KH):
+        for kw in range(KW):
+            off = kh * Wp + kw
+            for c in range(C):
+                xs = xc[c, off:off + L]
+                for f in range(0, F - 1, 2):
+                    a0, a1 = d[f], d[f + 1]
+                    s0, s1 = a0[0] * xs[0], a1[0] * xs[0] # the sums start in the arrays' dtype
+                    for p in range(1, L):
+                        s0 += a0[p] * xs[p]; s1 += a1[p] * xs[p]
+                    dw[kh, kw, c, f] += s0; dw[kh, kw, c, f + 1] += s1
+                if F % 2:
+                    a0 = d[F - 1]; s0 = a0[0] * xs[0]
+                    for p in range(1, L): s0 += a0[p] * xs[p]
+                    dw[kh, kw, c, F - 1] += s0
+
+def _dx_rows(dxc, d, w, Wp):
+    "Row c of dxc shifted by kh·Wp + kw += w[kh, kw, c, f] * d[f], two filters per pass over the row."
+    KH, KW, C, F = w.shape; L = d.shape[1]
+    for kh in range(KH):
+        for kw in range(KW):
+            off = kh * Wp + kw
+            for c in range(C):
+                dxs = dxc[c, off:off + L]
+                for f in range(0, F - 1, 2):
+                    a0, a1, u, v = d[f], d[f + 1], w[kh, kw, c, f], w[kh, kw, c, f + 1]
+                    for p in range(L): dxs[p] += u * a0[p] + v * a1[p]
+                if F % 2:
+                    a0, u = d[F - 1], w[kh, kw, c, F - 1]
+                    for p in range(L): dxs[p] += u * a0[p]
+
 def _direct_bwd_loops(dout, x, w, pt, pl, dx, dws, dbs, need_dx, need_dw):
     N, H, W, C = x.shape; KH, KW, _, F = w.shape; OH, OW = dout.shape[1], dout.shape[2]
     Wp = OW + KW - 1; L = OH * Wp; R = (OH + KH - 1) * Wp + KW
@@ -189,27 +236,19 @@ def _direct_bwd_loops(dout, x, w, pt, pl, dx, dws, dbs, need_dx, need_dw):
     for t in prange(T):
         xc, dxc, d = np.zeros((C, R), x.dtype), np.zeros((C, R), x.dtype), np.zeros((F, L), x.dtype)
         for n in range(t * N // T, (t + 1) * N // T):
-            if need_dw: _to_rows(x, n, pt, pl, Wp, xc)
             for i in range(OH):
                 for j in range(OW):
-                    for f in range(F):
-                        d[f, i * Wp + j] = dout[n, i, j, f]; dbs[t, f] += dout[n, i, j, f]
-            if need_dx: dxc[:] = 0
-            for kh in range(KH):
-                for kw in range(KW):
-                    off = kh * Wp + kw
-                    for c in range(C):
-                        xs, dxs = xc[c, off:off + L], dxc[c, off:off + L]
-                        for f in range(F):
-                            a = d[f]
-                            if need_dw:
-                                s = a[0] * 0
-                                for p in range(L): s += a[p] * xs[p]
-                                dws[t, kh, kw, c, f] += s
-                            if need_dx:
-                                wv = w[kh, kw, c, f]
-                                for p in range(L): dxs[p] += wv * a[p]
+                    for f in range(F): d[f, i * Wp + j] = dout[n, i, j, f]
+            for f in range(F): # the bias gradient: a vectorised sum over the row (its junk columns are 0)
+                s = d[f, 0]
+                for p in range(1, L): s += d[f, p]
+                dbs[t, f] += s
+            if need_dw:
+                _to_rows(x, n, pt, pl, Wp, xc)
+                _dw_rows(dws[t], xc, d, Wp)
             if need_dx:
+                dxc[:] = 0
+                _dx_rows(dxc, d, w, Wp)
                 for h in range(H):
                     for v in range(W):
                         for c in range(C): dx[n, h, v, c] = dxc[c, (h + pt) * Wp + v + pl]
@@ -217,6 +256,7 @@ def _direct_bwd_loops(dout, x, w, pt, pl, dx, dws, dbs, need_dx, need_dw):
 # %% ../nbs/05_conv.ipynb #e805ef3f
 _FAST = dict(parallel=True, cache=True, fastmath={'reassoc', 'contract'})
 _to_rows = njit(cache=True)(_to_rows)
+_fwd_rows, _dw_rows, _dx_rows = (njit(cache=True, fastmath=_FAST['fastmath'])(f) for f in (_fwd_rows, _dw_rows, _dx_rows))
 direct_fwd_kernel = njit(**_FAST)(_direct_fwd_loops)
 direct_bwd_kernel = njit(**_FAST)(_direct_bwd_loops)
 
@@ -282,19 +322,15 @@ def conv2d_backward(dout, x, w, strides=(1, 1), padding='valid', need_dx=True, n
     x, w, dout = np.ascontiguousarray(x), np.ascontiguousarray(w, dtype=x.dtype), np.ascontiguousarray(dout, dtype=x.dtype)
     T = n_chunks(N)
     dx = np.empty(x.shape, x.dtype) if need_dx else np.empty((0, 0, 0, 0), x.dtype)
-    dws = np.zeros((T,) + w.shape, x.dtype)
+    dws, dbs = np.zeros((T,) + w.shape, x.dtype), np.zeros((T, F)) # one partial sum per chunk; db summed in float64
     with single_threaded_blas():
-        if use_direct(C, F, strides):
-            dbs = np.zeros((T, F), x.dtype)
-            direct_bwd_kernel(dout, x, w, pt, pl, dx, dws, dbs, need_dx, need_dw)
-            db = dbs.sum(0)
+        if use_direct(C, F, strides): direct_bwd_kernel(dout, x, w, pt, pl, dx, dws, dbs, need_dx, need_dw)
         else:
             have = bool((cache or {}).get('valid')) and cache['cols'].shape == (N * OH * OW, KH * KW * C) and cache['cols'].dtype == x.dtype
             cols = _cols_buffer(cache, (N * OH * OW, KH * KW * C), x.dtype)
-            conv_im2col_bwd_kernel(dout, x, w, *strides, pt, pl, dx, dws, cols, have, need_dx, need_dw)
+            conv_im2col_bwd_kernel(dout, x, w, *strides, pt, pl, dx, dws, dbs, cols, have, need_dx, need_dw)
             if cache is not None and need_dx: cache['valid'] = False
-            db = dout.reshape(-1, F).sum(0)
-    return (dx if need_dx else None), (dws.sum(0) if need_dw else None), db
+    return (dx if need_dx else None), (dws.sum(0) if need_dw else None), dbs.sum(0).astype(x.dtype)
 
 def conv2d_backward_input(dout, w, input_shape, strides=(1, 1), padding='valid', cache=None):
     "Only dx of conv2d_backward: the gradient with respect to an input of `input_shape` (a transposed convolution)."

@@ -64,24 +64,26 @@ def _maxpool_fwd_loops(x, PH, PW, sh, sw, pt, pl, out, arg, T):
                 h0, h1 = max(i * sh - pt, 0), min(i * sh - pt + PH, H)
                 for j in range(OW):
                     v0, v1 = max(j * sw - pl, 0), min(j * sw - pl + PW, W)
-                    for c in range(C):
-                        out[n, i, j, c] = x[n, h0, v0, c]; arg[n, i, j, c] = h0 * W + v0
+                    o, a = out[n, i, j], arg[n, i, j]
+                    o[:] = x[n, h0, v0]; a[:] = h0 * W + v0
                     for h in range(h0, h1):
                         for v in range(v0, v1):
-                            for c in range(C):
-                                if x[n, h, v, c] > out[n, i, j, c]:
-                                    out[n, i, j, c] = x[n, h, v, c]; arg[n, i, j, c] = h * W + v
+                            xs, k = x[n, h, v], h * W + v
+                            for c in range(C): # selects, not branches: the loop over channels vectorises
+                                bigger = xs[c] > o[c]
+                                o[c] = xs[c] if bigger else o[c]
+                                a[c] = k if bigger else a[c]
 
 def _maxpool_bwd_loops(dout, arg, dx, T):
     N, H, W, C = dx.shape; OH, OW = dout.shape[1], dout.shape[2]
     for t in prange(T):
         for n in range(t * N // T, (t + 1) * N // T):
-            dx[n] = 0
+            d = dx[n].reshape(H * W, C) # pixels as rows: the arg-max is the row
+            d[:] = 0
             for i in range(OH):
                 for j in range(OW):
-                    for c in range(C):
-                        a = arg[n, i, j, c]
-                        dx[n, a // W, a % W, c] += dout[n, i, j, c]
+                    a, g = arg[n, i, j], dout[n, i, j]
+                    for c in range(C): d[a[c], c] += g[c]
 
 # %% ../nbs/07_sampling.ipynb #7f4105d0
 maxpool_fwd_kernel = njit(parallel=True, cache=True)(_maxpool_fwd_loops)
