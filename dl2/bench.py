@@ -195,8 +195,8 @@ def torch_gan_steps(steps=20, batch_size=64, threads=2):
     torch = _torch()
     if torch is None: return None
     torch.set_num_threads(threads); torch.manual_seed(0); nn = torch.nn
-    G = nn.Sequential(nn.Linear(64, 7 * 7 * 64), nn.BatchNorm1d(7 * 7 * 64), nn.ReLU(), nn.Unflatten(1, (64, 7, 7)),
-                      nn.ConvTranspose2d(64, 32, 4, 2, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.ConvTranspose2d(32, 1, 4, 2, padding=1), nn.Tanh())
+    G = nn.Sequential(nn.Linear(64, 7 * 7 * 128), nn.BatchNorm1d(7 * 7 * 128), nn.ReLU(), nn.Unflatten(1, (128, 7, 7)),
+                      nn.ConvTranspose2d(128, 64, 4, 2, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.ConvTranspose2d(64, 1, 4, 2, padding=1), nn.Tanh())
     D = nn.Sequential(nn.Conv2d(1, 32, 4, 2, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(32, 64, 4, 2, padding=1), nn.LeakyReLU(0.2),
                       nn.Flatten(), nn.Linear(7 * 7 * 64, 1))
     go, do = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999)), torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))

@@ -108,8 +108,8 @@ class SampleGrid(Callback):
 # %% ../nbs/12_gan.ipynb #a1f0d2b3
 def dcgan_mnist(latent_dim:int=64, seed=None):
     "The generator and discriminator of this chapter's DCGAN for 28×28×1 images in [-1, 1], as a compiled GAN."
-    G = dl2.Sequential([dl2.Input((latent_dim,)), dl2.Dense(7 * 7 * 64), dl2.BatchNormalization(), dl2.ReLU(), dl2.Reshape((7, 7, 64)),
-                        dl2.Conv2DTranspose(32, 4, strides=2, padding='same'), dl2.BatchNormalization(), dl2.ReLU(),
+    G = dl2.Sequential([dl2.Input((latent_dim,)), dl2.Dense(7 * 7 * 128), dl2.BatchNormalization(), dl2.ReLU(), dl2.Reshape((7, 7, 128)),
+                        dl2.Conv2DTranspose(64, 4, strides=2, padding='same'), dl2.BatchNormalization(), dl2.ReLU(),
                         dl2.Conv2DTranspose(1, 4, strides=2, padding='same', activation='tanh')], name='generator')
     D = dl2.Sequential([dl2.Input((28, 28, 1)), dl2.Conv2D(32, 4, strides=2, padding='same'), dl2.LeakyReLU(0.2),
                         dl2.Conv2D(64, 4, strides=2, padding='same'), dl2.LeakyReLU(0.2), dl2.Flatten(), dl2.Dense(1)], name='discriminator')
