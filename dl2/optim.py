@@ -58,14 +58,15 @@ def _adagrad_loops(p, g, s, lr, eps):
         s[i] += g[i] * g[i]
         p[i] -= lr * g[i] / (np.sqrt(s[i]) + eps)
 
-def _adam_loops(p, g, m, v, b1, a1, b2, a2, step, inv_c2, eps, T):
+def _adam_loops(p, g, m, v, b1, a1, b2, a2, step, inv_c2, eps, tiny, T):
     "Adam rearranged as PyTorch computes it: p -= step * m / (sqrt(v) * inv_c2 + eps), step = lr / (1 - beta_1**t)."
-    n = p.size
+    n, zero = p.size, tiny - tiny
     for t in prange(T):
         for i in range(t * n // T, (t + 1) * n // T):
             gi = g[i]
             mi, vi = b1 * m[i] + a1 * gi, b2 * v[i] + a2 * gi * gi
-            m[i], v[i] = mi, vi
+            # flush subnormal averages to zero: a parameter whose gradient stays 0 would otherwise decay into them
+            m[i], v[i] = (mi if abs(mi) >= tiny else zero), (vi if vi >= tiny else zero)
             p[i] -= step * mi / (np.sqrt(vi) * inv_c2 + eps)
 
 # %% ../nbs/03_optim.ipynb #bfe6420c
@@ -78,7 +79,7 @@ def adam_kernel(p, g, m, v, lr, beta_1, beta_2, eps, t):
     "`adam_update` by a Numba loop that computes in p's dtype, as PyTorch does; large tensors are split over the threads."
     f, big = p.dtype.type, p.size >= 1 << 16
     _ADAM[big](p, g, m, v, f(beta_1), f(1 - beta_1), f(beta_2), f(1 - beta_2), f(lr / (1 - beta_1 ** t)),
-               f(1 / np.sqrt(1 - beta_2 ** t)), f(eps), get_num_threads() if big else 1)
+               f(1 / np.sqrt(1 - beta_2 ** t)), f(eps), np.finfo(p.dtype).tiny, get_num_threads() if big else 1)
 
 # %% ../nbs/03_optim.ipynb #a7f321b4
 class Optimizer:

@@ -74,3 +74,12 @@ def test_against_pytorch(name):
     for g in gs:
         tp.grad = torch.tensor(g); topt.step(); opt.step([g])
     np.testing.assert_allclose(p, tp.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+def test_adam_flushes_subnormal_averages():
+    # a weight whose gradient is zero after one step: its first moment shrinks by beta_1 per step, 0.1 * 0.9**k,
+    # which after 852 steps is subnormal in float32; the kernel stores 0 instead (subnormal arithmetic is slow)
+    assert 1.4e-45 < 0.1 * 0.9 ** 852 < np.finfo(np.float32).tiny
+    p = np.ones(4, np.float32); opt = dl2.Adam(params=[p]); opt.step([np.ones(4, np.float32)])
+    for _ in range(852): opt.step([np.zeros(4, np.float32)])
+    m, v = opt.state[0]
+    assert np.all(m == 0) and np.all(v > 0)
