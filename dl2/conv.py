@@ -123,17 +123,18 @@ im2col_kernel = njit(cache=True)(_im2col_loops)
 col2im_kernel = njit(cache=True)(_col2im_loops)
 
 # %% ../nbs/05_conv.ipynb #83547c43
-def _conv_im2col_fwd_loops(x, w, b, sh, sw, pt, pl, out, cols, T):
+def _conv_im2col_fwd_loops(x, w, b, sh, sw, pt, pl, out, cols, T, NB):
     N = x.shape[0]; KH, KW, C, F = w.shape; OH, OW = out.shape[1], out.shape[2]; P = OH * OW
     W2, out2 = w.reshape(KH * KW * C, F), out.reshape(N * P, F)
     for t in prange(T):
-        n0, n1 = t * N // T, (t + 1) * N // T
-        c = cols[n0 * P:n1 * P]
-        im2col_kernel(x, KH, KW, sh, sw, pt, pl, OH, OW, n0, n1, c)
-        o = out2[n0 * P:n1 * P]
-        np.dot(c, W2, o)
-        for r in range(o.shape[0]):
-            for f in range(F): o[r, f] += b[f]
+        for m0 in range(t * N // T, (t + 1) * N // T, NB): # NB samples at a time: their columns are still in cache for the product
+            m1 = min(m0 + NB, (t + 1) * N // T)
+            c = cols[m0 * P:m1 * P]
+            im2col_kernel(x, KH, KW, sh, sw, pt, pl, OH, OW, m0, m1, c)
+            o = out2[m0 * P:m1 * P]
+            np.dot(c, W2, o)
+            for r in range(o.shape[0]):
+                for f in range(F): o[r, f] += b[f]
 
 def _conv_im2col_bwd_loops(dout, x, w, sh, sw, pt, pl, dx, dws, dbs, cols, have_cols, need_dx, need_dw):
     N = x.shape[0]; KH, KW, C, F = w.shape; OH, OW = dout.shape[1], dout.shape[2]; P, K = OH * OW, KH * KW * C
@@ -296,6 +297,8 @@ def _cols_buffer(cache, shape, dtype):
         if cache is not None: cache['cols'], cache['valid'] = buf, False
     return buf
 
+_BLOCK_ROWS = 384 # im2col rows per matrix product in the forward pass (LeNet's 6→16 layer: 0.40 → 0.33 ms)
+
 def conv2d_forward(x, w, b=None, strides=(1, 1), padding='valid', cache=None):
     "Convolution of x (N, H, W, C) with w (KH, KW, C, F), plus bias b (F,): out (N, OH, OW, F). A dict `cache` keeps (and reuses) im2col's columns for the backward pass."
     strides = _pair(strides, 'strides')
@@ -308,7 +311,7 @@ def conv2d_forward(x, w, b=None, strides=(1, 1), padding='valid', cache=None):
         if use_direct(C, F, strides): direct_fwd_kernel(x, w, b, pt, pl, out, T)
         else:
             cols = _cols_buffer(cache, (N * OH * OW, KH * KW * C), x.dtype)
-            conv_im2col_fwd_kernel(x, w, b, *strides, pt, pl, out, cols, T)
+            conv_im2col_fwd_kernel(x, w, b, *strides, pt, pl, out, cols, T, -(-_BLOCK_ROWS // (OH * OW)))
             if cache is not None: cache['valid'] = True
     return out
 

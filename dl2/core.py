@@ -129,15 +129,19 @@ def _piecewise_loops(z, slope, out, T):
     "out = z where z > 0, else slope * z (flat arrays, T chunks)."
     n = z.size
     for t in prange(T):
-        for i in range(t * n // T, (t + 1) * n // T):
-            v = z[i]; out[i] = v if v > 0 else v * slope
+        i0, i1 = t * n // T, (t + 1) * n // T
+        zt, ot = z[i0:i1], out[i0:i1] # each chunk as its own arrays: the loop below then vectorises
+        for i in range(i1 - i0):
+            v = zt[i]; ot[i] = v if v > 0 else v * slope
 
 def _piecewise_grad_loops(a, da, slope, out, T):
     "out = da where a > 0, else slope * da: the gradient, read from the output a."
     n = a.size
     for t in prange(T):
-        for i in range(t * n // T, (t + 1) * n // T):
-            g = da[i]; out[i] = g if a[i] > 0 else g * slope
+        i0, i1 = t * n // T, (t + 1) * n // T
+        at, dt, ot = a[i0:i1], da[i0:i1], out[i0:i1]
+        for i in range(i1 - i0):
+            g = dt[i]; ot[i] = g if at[i] > 0 else g * slope
 
 _PW = {p: (njit(cache=True, parallel=p)(_piecewise_loops), njit(cache=True, parallel=p)(_piecewise_grad_loops)) for p in (False, True)}
 

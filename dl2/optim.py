@@ -62,12 +62,15 @@ def _adam_loops(p, g, m, v, b1, a1, b2, a2, step, inv_c2, eps, tiny, T):
     "Adam rearranged as PyTorch computes it: p -= step * m / (sqrt(v) * inv_c2 + eps), step = lr / (1 - beta_1**t)."
     n, zero = p.size, tiny - tiny
     for t in prange(T):
-        for i in range(t * n // T, (t + 1) * n // T):
-            gi = g[i]
-            mi, vi = b1 * m[i] + a1 * gi, b2 * v[i] + a2 * gi * gi
+        i0, i1 = t * n // T, (t + 1) * n // T
+        pt, gt, mt, vt = p[i0:i1], g[i0:i1], m[i0:i1], v[i0:i1] # each chunk as its own arrays: the loop vectorises
+        for i in range(i1 - i0):
+            gi = gt[i]
+            mi, vi = b1 * mt[i] + a1 * gi, b2 * vt[i] + a2 * gi * gi
             # flush subnormal averages to zero: a parameter whose gradient stays 0 would otherwise decay into them
-            m[i], v[i] = (mi if abs(mi) >= tiny else zero), (vi if vi >= tiny else zero)
-            p[i] -= step * mi / (np.sqrt(vi) * inv_c2 + eps)
+            mi, vi = (mi if abs(mi) >= tiny else zero), (vi if vi >= tiny else zero)
+            mt[i], vt[i] = mi, vi
+            pt[i] -= step * mi / (np.sqrt(vi) * inv_c2 + eps)
 
 # %% ../nbs/03_optim.ipynb #bfe6420c
 sgd_kernel = njit(cache=True)(_sgd_loops)
