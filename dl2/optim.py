@@ -68,7 +68,8 @@ def _adam_loops(p, g, m, v, b1, a1, b2, a2, step, inv_c2, eps, tiny, T):
             gi = gt[i]
             mi, vi = b1 * mt[i] + a1 * gi, b2 * vt[i] + a2 * gi * gi
             # flush subnormal averages to zero: a parameter whose gradient stays 0 would otherwise decay into them
-            mi, vi = (mi if abs(mi) >= tiny else zero), (vi if vi >= tiny else zero)
+            # (written so that a NaN is kept: it compares False)
+            mi, vi = (zero if abs(mi) < tiny else mi), (zero if vi < tiny else vi)
             mt[i], vt[i] = mi, vi
             pt[i] -= step * mi / (np.sqrt(vi) * inv_c2 + eps)
 

@@ -83,3 +83,8 @@ def test_adam_flushes_subnormal_averages():
     for _ in range(852): opt.step([np.zeros(4, np.float32)])
     m, v = opt.state[0]
     assert np.all(m == 0) and np.all(v > 0)
+
+def test_adam_keeps_nan_visible():
+    # the flush must not swallow a NaN gradient: like PyTorch, the parameter becomes NaN (and TerminateOnNaN can stop)
+    p = np.ones(3, np.float32); opt = dl2.Adam(params=[p]); opt.step([np.array([np.nan, 1, 0], np.float32)])
+    assert np.isnan(p[0]) and np.isfinite(p[1:]).all()
