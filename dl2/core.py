@@ -10,10 +10,11 @@ import json, re, contextlib
 import numpy as np
 
 # %% auto #0
-__all__ = ['INITIALIZERS', 'ACTIVATIONS', 'LAYERS', 'set_floatx', 'floatx', 'using_floatx', 'set_seed', 'get_rng', 'compute_fans',
-           'glorot_uniform', 'glorot_normal', 'he_normal', 'he_uniform', 'zeros', 'ones', 'get_initializer',
-           'ActivationFn', 'get_activation', 'rel_error', 'numerical_grad', 'grad_check', 'register_layer', 'shape_str',
-           'Layer', 'check_layer', 'single_threaded_blas', 'n_chunks']
+__all__ = ['INITIALIZERS', 'piecewise_kernel', 'piecewise_grad_kernel', 'ACTIVATIONS', 'LAYERS', 'set_floatx', 'floatx',
+           'using_floatx', 'set_seed', 'get_rng', 'compute_fans', 'glorot_uniform', 'glorot_normal', 'he_normal',
+           'he_uniform', 'zeros', 'ones', 'get_initializer', 'ActivationFn', 'get_activation', 'rel_error',
+           'numerical_grad', 'grad_check', 'register_layer', 'shape_str', 'Layer', 'check_layer',
+           'single_threaded_blas', 'n_chunks']
 
 # %% ../nbs/00_core.ipynb #3e235780
 _FLOATX = {'value': 'float32'}
@@ -143,15 +144,15 @@ def _piecewise_grad_loops(a, da, slope, out, T):
         for i in range(i1 - i0):
             g = dt[i]; ot[i] = g if at[i] > 0 else g * slope
 
-_PW = {p: (njit(cache=True, parallel=p)(_piecewise_loops), njit(cache=True, parallel=p)(_piecewise_grad_loops)) for p in (False, True)}
+piecewise_kernel = njit(cache=True, parallel=True)(_piecewise_loops)
+piecewise_grad_kernel = njit(cache=True, parallel=True)(_piecewise_grad_loops)
 
 def _piecewise(slope, z, dz=None):
-    "Leaky ReLU with this slope of z; or, given dz, its gradient from the output z. Threads from 2**16 elements on."
+    "Leaky ReLU with this slope of z; or, given dz, its gradient from the output z."
     x = np.ascontiguousarray(z if dz is None else dz)
-    out, big = np.empty_like(x), x.size >= 1 << 16
-    fwd, grad = _PW[big]; T = get_num_threads() if big else 1
-    if dz is None: fwd(x.reshape(-1), x.dtype.type(slope), out.reshape(-1), T)
-    else: grad(np.ascontiguousarray(z, x.dtype).reshape(-1), x.reshape(-1), x.dtype.type(slope), out.reshape(-1), T)
+    out, T = np.empty_like(x), get_num_threads()
+    if dz is None: piecewise_kernel(x.reshape(-1), x.dtype.type(slope), out.reshape(-1), T)
+    else: piecewise_grad_kernel(np.ascontiguousarray(z, x.dtype).reshape(-1), x.reshape(-1), x.dtype.type(slope), out.reshape(-1), T)
     return out
 
 # %% ../nbs/00_core.ipynb #edf37a37

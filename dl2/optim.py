@@ -77,13 +77,13 @@ def _adam_loops(p, g, m, v, b1, a1, b2, a2, step, inv_c2, eps, tiny, T):
 sgd_kernel = njit(cache=True)(_sgd_loops)
 rmsprop_kernel = njit(cache=True)(_rmsprop_loops)
 adagrad_kernel = njit(cache=True)(_adagrad_loops)
-_ADAM = {par: njit(cache=True, parallel=par)(_adam_loops) for par in (False, True)}
+_adam_parallel = njit(cache=True, parallel=True)(_adam_loops)
 
 def adam_kernel(p, g, m, v, lr, beta_1, beta_2, eps, t):
-    "`adam_update` by a Numba loop that computes in p's dtype, as PyTorch does; large tensors are split over the threads."
-    f, big = p.dtype.type, p.size >= 1 << 16
-    _ADAM[big](p, g, m, v, f(beta_1), f(1 - beta_1), f(beta_2), f(1 - beta_2), f(lr / (1 - beta_1 ** t)),
-               f(1 / np.sqrt(1 - beta_2 ** t)), f(eps), np.finfo(p.dtype).tiny, get_num_threads() if big else 1)
+    "`adam_update` by a Numba loop that computes in p's dtype, as PyTorch does, split over the threads."
+    f = p.dtype.type
+    _adam_parallel(p, g, m, v, f(beta_1), f(1 - beta_1), f(beta_2), f(1 - beta_2), f(lr / (1 - beta_1 ** t)),
+                   f(1 / np.sqrt(1 - beta_2 ** t)), f(eps), np.finfo(p.dtype).tiny, get_num_threads())
 
 # %% ../nbs/03_optim.ipynb #a7f321b4
 class Optimizer:

@@ -64,15 +64,13 @@ def _maxpool_fwd_loops(x, PH, PW, sh, sw, pt, pl, out, arg, T):
                 h0, h1 = max(i * sh - pt, 0), min(i * sh - pt + PH, H)
                 for j in range(OW):
                     v0, v1 = max(j * sw - pl, 0), min(j * sw - pl + PW, W)
-                    o, a = out[n, i, j], arg[n, i, j]
-                    o[:] = x[n, h0, v0]; a[:] = h0 * W + v0
+                    for c in range(C):
+                        out[n, i, j, c] = x[n, h0, v0, c]; arg[n, i, j, c] = h0 * W + v0
                     for h in range(h0, h1):
                         for v in range(v0, v1):
-                            xs, k = x[n, h, v], h * W + v
-                            for c in range(C): # selects, not branches: the loop over channels vectorises
-                                bigger = xs[c] > o[c]
-                                o[c] = xs[c] if bigger else o[c]
-                                a[c] = k if bigger else a[c]
+                            for c in range(C):
+                                if x[n, h, v, c] > out[n, i, j, c]:
+                                    out[n, i, j, c] = x[n, h, v, c]; arg[n, i, j, c] = h * W + v
 
 def _maxpool_bwd_loops(dout, arg, dx, T):
     N, H, W, C = dx.shape; OH, OW = dout.shape[1], dout.shape[2]
