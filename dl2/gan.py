@@ -96,6 +96,7 @@ def fit(self:GAN, x, epochs:int=1, batch_size:int=64, callbacks=None, verbose:in
             logs = {k: v / (i + 1) for k, v in sums.items()}
             progress.end(epoch, logs); cbs.call('on_epoch_end', epoch, logs)
             if self.stop_training: break
+        for opt in (self.d_optimizer, self.g_optimizer): opt.finalize_variable_values() # with use_ema: the averaged weights
         cbs.call('on_train_end')
     return history
 

@@ -267,6 +267,7 @@ def _fit_loop(self:Sequential, x, y, batch_size, epochs, initial_epoch, shuffle,
         progress.end(epoch, logs)
         cbs.call('on_epoch_end', epoch, logs)
         if self.stop_training: break
+    self.optimizer.finalize_variable_values() # with use_ema, the averaged weights become the model's (as in Keras)
     cbs.call('on_train_end')
 
 # %% ../nbs/04_model.ipynb #a60a4f50

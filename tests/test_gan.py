@@ -63,3 +63,17 @@ def test_bad_input():
     with pytest.raises(ValueError, match='one logit'): GAN(gan.generator, dl2.Sequential([dl2.Input((6,)), dl2.Dense(2)]), 3).compile()
     with pytest.raises(ValueError, match=r'makes \(6,\) images'): GAN(gan.generator, dl2.Sequential([dl2.Input((5,)), dl2.Dense(1)]), 3).compile()
     with pytest.raises(ValueError, match='call compile'): GAN(gan.generator, gan.discriminator, 3).train_step(np.zeros((4, 6)))
+
+def test_generator_ema_is_copied_in_when_fit_ends():
+    "With use_ema on the generator's optimizer, fit leaves the generator at its averaged weights, the discriminator as trained."
+    gan = tiny(4)
+    gan.compile(dl2.Adam(learning_rate=1e-2, use_ema=True, ema_momentum=0.9), dl2.Adam(learning_rate=1e-2))
+    real = np.tile(np.linspace(-0.5, 0.5, 6, dtype=np.float32), (64, 1))
+    live = []
+    class Keep(dl2.Callback):
+        def on_epoch_end(self, epoch, logs=None): live.append([p.copy() for p in gan.generator.params] + [p.copy() for p in gan.discriminator.params])
+    gan.fit(real, epochs=2, batch_size=16, callbacks=[Keep()], verbose=0)
+    n = len(gan.generator.params)
+    for p, a, l in zip(gan.generator.params, gan.g_optimizer.averages, live[-1][:n]):
+        np.testing.assert_array_equal(p, a); assert not np.array_equal(p, l)
+    for p, l in zip(gan.discriminator.params, live[-1][n:]): np.testing.assert_array_equal(p, l)

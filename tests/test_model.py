@@ -144,3 +144,14 @@ def test_bad_input(call, match):
     X, y = digits()
     m = mlp()
     with pytest.raises(ValueError, match=match): call(m, X, y)
+
+def test_fit_with_ema_ends_at_the_averaged_weights():
+    "Keras' use_ema: the averages follow training and replace the weights when fit ends."
+    x, y = digits()
+    m = dl2.Sequential([dl2.Input((64,)), dl2.Dense(10, activation='softmax')])
+    m.compile(dl2.SGD(0.1, use_ema=True, ema_momentum=0.9), 'sparse_categorical_crossentropy', metrics=['accuracy'])
+    before = m.get_weights()
+    m.fit(x[:256], y[:256], batch_size=32, epochs=10, verbose=0)
+    for p, a, b in zip(m.params, m.optimizer.averages, before):
+        np.testing.assert_array_equal(p, a); assert not np.array_equal(p, b)
+    assert m.evaluate(x[:256], y[:256], verbose=0)[1] > 0.8   # the average lags the weights, but it has learnt

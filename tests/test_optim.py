@@ -41,9 +41,10 @@ def test_first_adam_step_by_hand():
     assert p[0] == pytest.approx(0.9, abs=1e-12)   # m_hat = g, v_hat = g^2: a step of exactly lr
 
 def test_keras_defaults():
-    assert dl2.Adam().get_config() == dict(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7)
+    ema = dict(use_ema=False, ema_momentum=0.99, ema_overwrite_frequency=None)
+    assert dl2.Adam().get_config() == dict(learning_rate=0.001, **ema, beta_1=0.9, beta_2=0.999, epsilon=1e-7)
     assert dl2.Adam(2e-3).learning_rate == 2e-3 and dl2.SGD(0.1, 0.9).momentum == 0.9  # Keras' argument order
-    assert dl2.SGD().get_config() == dict(learning_rate=0.01, momentum=0.0, nesterov=False)
+    assert dl2.SGD().get_config() == dict(learning_rate=0.01, **ema, momentum=0.0, nesterov=False)
     assert dl2.RMSprop().get_config()['rho'] == 0.9 and dl2.Adagrad().get_config()['initial_accumulator_value'] == 0.1
 
 def test_trains_arbitrary_arrays_in_place():
@@ -88,3 +89,25 @@ def test_adam_keeps_nan_visible():
     # the flush must not swallow a NaN gradient: like PyTorch, the parameter becomes NaN (and TerminateOnNaN can stop)
     p = np.ones(3, np.float32); opt = dl2.Adam(params=[p]); opt.step([np.array([np.nan, 1, 0], np.float32)])
     assert np.isnan(p[0]) and np.isfinite(p[1:]).all()
+
+
+def test_ema_follows_the_weights_and_is_copied_in_on_request():
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal(5); ref_w, avg = w.copy(), None
+    opt = dl2.Adam(0.05, use_ema=True, ema_momentum=0.9, params=[w])
+    plain = dl2.Adam(0.05, params=[ref_w])
+    for t in range(1, 21):
+        g = rng.standard_normal(5); opt.step([g]); plain.step([g.copy()])
+        avg = ref_w.copy() if t == 1 else 0.9 * avg + 0.1 * ref_w
+    np.testing.assert_allclose(w, ref_w, rtol=1e-12)            # the averages do not disturb training
+    np.testing.assert_allclose(opt.averages[0], avg, rtol=1e-12)
+    opt.finalize_variable_values(); np.testing.assert_allclose(w, avg, rtol=1e-12)
+    w2 = np.ones(3); opt2 = dl2.SGD(0.1, params=[w2]); opt2.step([np.ones(3)]); opt2.finalize_variable_values()
+    np.testing.assert_allclose(w2, 0.9)                          # without use_ema finalising changes nothing
+
+def test_ema_arguments_checked_and_serialised():
+    with pytest.raises(ValueError, match="ema_momentum"): dl2.SGD(use_ema=True, ema_momentum=-0.1)
+    with pytest.raises(ValueError, match="ema_overwrite_frequency"): dl2.RMSprop(use_ema=True, ema_overwrite_frequency=2.5)
+    with pytest.raises(TypeError): dl2.Adam(ema=True)
+    opt = dl2.optim.deserialize(dl2.optim.serialize(dl2.Momentum(0.1, use_ema=True, ema_momentum=0.95, ema_overwrite_frequency=10)))
+    assert (type(opt), opt.use_ema, opt.ema_momentum, opt.ema_overwrite_frequency) == (dl2.Momentum, True, 0.95, 10)
