@@ -196,6 +196,7 @@ def torch_gan_steps(steps=20, batch_size=64, threads=2):
     if torch is None: return None
     torch.set_num_threads(threads); torch.manual_seed(0); nn = torch.nn
     G = nn.Sequential(nn.Linear(64, 7 * 7 * 128), nn.BatchNorm1d(7 * 7 * 128), nn.ReLU(), nn.Unflatten(1, (128, 7, 7)),
+                      nn.Conv2d(128, 128, 3, padding=1), nn.BatchNorm2d(128), nn.ReLU(),
                       nn.ConvTranspose2d(128, 64, 4, 2, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.ConvTranspose2d(64, 1, 4, 2, padding=1), nn.Tanh())
     D = nn.Sequential(nn.Conv2d(1, 32, 4, 2, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(32, 64, 4, 2, padding=1), nn.LeakyReLU(0.2),
                       nn.Flatten(), nn.Linear(7 * 7 * 64, 1))
@@ -203,11 +204,13 @@ def torch_gan_steps(steps=20, batch_size=64, threads=2):
     bce = nn.BCEWithLogitsLoss()
     x = torch.rand(batch_size, 1, 28, 28) * 2 - 1
     ones, zeros = torch.ones(batch_size, 1), torch.zeros(batch_size, 1)
+    swa = torch.optim.swa_utils
+    ema = swa.AveragedModel(G, multi_avg_fn=swa.get_ema_multi_avg_fn(0.999))
     def run():
         for _ in range(steps):
             fake = G(torch.randn(batch_size, 64))
             do.zero_grad(); (bce(D(x), ones) + bce(D(fake.detach()), zeros)).backward(); do.step()
-            go.zero_grad(); bce(D(G(torch.randn(batch_size, 64))), ones).backward(); go.step()
+            go.zero_grad(); bce(D(fake), ones).backward(); go.step(); ema.update_parameters(G)
     return run
 
 def bench_gan(rounds=5, steps=20) -> list:

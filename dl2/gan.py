@@ -19,8 +19,10 @@ __all__ = ['GAN', 'SampleGrid', 'dcgan_mnist', 'classifier_score']
 # %% ../nbs/12_gan.ipynb #116a75ba
 class GAN:
     "A generator and a discriminator (one logit) trained with Algorithm 1 and the non-saturating generator loss."
-    def __init__(self, generator, discriminator, latent_dim:int, seed=None):
+    def __init__(self, generator, discriminator, latent_dim:int, seed=None,
+                 reuse_fakes:bool=False): # generator step on the discriminator step's fakes, not on fresh noise
         self.generator, self.discriminator, self.latent_dim = generator, discriminator, int(latent_dim)
+        self.reuse_fakes = bool(reuse_fakes)
         self._rng = np.random.default_rng(seed) if seed is not None else None
         self.loss, self.stop_training = dl2.BinaryCrossentropy(from_logits=True), False
         self.g_optimizer = self.d_optimizer = None
@@ -64,7 +66,8 @@ def train_step(self:GAN, real):
     D.backward(bce.grad(zeros, logit_fake), need_dx=False)
     self.d_optimizer.step([a + b for a, b in zip(g_real, D.grads)])
     # generator: non-saturating loss, gradient passed by hand through D (whose parameters stay put)
-    logit_gen = D(G(self.noise(m), training=True), training=True)
+    if not self.reuse_fakes: fake = G(self.noise(m), training=True)  # else G still holds the forward pass of `fake`
+    logit_gen = D(fake, training=True)
     G.backward(D.backward(bce.grad(ones, logit_gen)), need_dx=False)
     self.g_optimizer.step(G.grads)
     return dict(d_loss=float(bce(ones, logit_real) + bce(zeros, logit_fake)), g_loss=float(bce(ones, logit_gen)),
@@ -107,14 +110,18 @@ class SampleGrid(Callback):
     def on_epoch_end(self, epoch, logs=None): self.grids.append(self.model.sample(z=self.z))
 
 # %% ../nbs/12_gan.ipynb #a1f0d2b3
-def dcgan_mnist(latent_dim:int=64, seed=None):
+def dcgan_mnist(latent_dim:int=64, seed=None,
+                reuse_fakes:bool=True, # the generator step scores the discriminator step's fakes (one generator pass per step)
+                ema_momentum:float|None=0.999): # average the generator's weights (None: keep the last ones)
     "The generator and discriminator of this chapter's DCGAN for 28×28×1 images in [-1, 1], as a compiled GAN."
     G = dl2.Sequential([dl2.Input((latent_dim,)), dl2.Dense(7 * 7 * 128), dl2.BatchNormalization(), dl2.ReLU(), dl2.Reshape((7, 7, 128)),
+                        dl2.Conv2D(128, 3, padding='same'), dl2.BatchNormalization(), dl2.ReLU(),
                         dl2.Conv2DTranspose(64, 4, strides=2, padding='same'), dl2.BatchNormalization(), dl2.ReLU(),
                         dl2.Conv2DTranspose(1, 4, strides=2, padding='same', activation='tanh')], name='generator')
     D = dl2.Sequential([dl2.Input((28, 28, 1)), dl2.Conv2D(32, 4, strides=2, padding='same'), dl2.LeakyReLU(0.2),
                         dl2.Conv2D(64, 4, strides=2, padding='same'), dl2.LeakyReLU(0.2), dl2.Flatten(), dl2.Dense(1)], name='discriminator')
-    return GAN(G, D, latent_dim, seed=seed).compile()
+    ema = dict(use_ema=True, ema_momentum=ema_momentum) if ema_momentum is not None else {}
+    return GAN(G, D, latent_dim, seed=seed, reuse_fakes=reuse_fakes).compile(dl2.Adam(2e-4, beta_1=0.5, **ema), dl2.Adam(2e-4, beta_1=0.5))
 
 # %% ../nbs/12_gan.ipynb #0ace6c6b
 def classifier_score(probs):

@@ -77,3 +77,21 @@ def test_generator_ema_is_copied_in_when_fit_ends():
     for p, a, l in zip(gan.generator.params, gan.g_optimizer.averages, live[-1][:n]):
         np.testing.assert_array_equal(p, a); assert not np.array_equal(p, l)
     for p, l in zip(gan.discriminator.params, live[-1][n:]): np.testing.assert_array_equal(p, l)
+
+def test_reuse_fakes_trains_the_generator_on_the_discriminator_steps_batch():
+    a, b = tiny(6, 'float64'), tiny(6, 'float64'); a.reuse_fakes = True
+    real = np.tile(np.linspace(-0.5, 0.5, 6), (8, 1))
+    drawn = []; noise = a.noise
+    a.noise = lambda n: drawn.append(n) or noise(n)
+    a.train_step(real)
+    assert drawn == [8]                                      # one noise batch per step, not two
+    # the same step by hand on the twin: the discriminator step, then the generator step on the same fakes
+    G, D, bce, ones, zeros = b.generator, b.discriminator, b.loss, np.ones((8, 1)), np.zeros((8, 1))
+    z = b.noise(8)
+    D.backward(bce.grad(ones, D(real, training=True)), need_dx=False); g_real = [g.copy() for g in D.grads]
+    D.backward(bce.grad(zeros, D(G(z, training=True), training=True)), need_dx=False)
+    b.d_optimizer.step([x + y for x, y in zip(g_real, D.grads)])
+    G.backward(D.backward(bce.grad(ones, D(G(z, training=True), training=True))), need_dx=False)
+    b.g_optimizer.step(G.grads)
+    for x, y in zip(a.generator.get_weights() + a.discriminator.get_weights(), b.generator.get_weights() + b.discriminator.get_weights()):
+        np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-14)
