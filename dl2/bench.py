@@ -199,7 +199,7 @@ def torch_gan_steps(steps=20, batch_size=64, threads=2):
                       nn.Conv2d(128, 128, 3, padding=1), nn.BatchNorm2d(128), nn.ReLU(),
                       nn.ConvTranspose2d(128, 64, 4, 2, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.ConvTranspose2d(64, 1, 4, 2, padding=1), nn.Tanh())
     D = nn.Sequential(nn.Conv2d(1, 32, 4, 2, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(32, 64, 4, 2, padding=1), nn.LeakyReLU(0.2),
-                      nn.Flatten(), nn.Linear(7 * 7 * 64, 1))
+                      nn.Conv2d(64, 128, 3, 2, padding=1), nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(4 * 4 * 128, 1))
     go, do = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999)), torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
     bce = nn.BCEWithLogitsLoss()
     x = torch.rand(batch_size, 1, 28, 28) * 2 - 1

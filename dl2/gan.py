@@ -119,7 +119,8 @@ def dcgan_mnist(latent_dim:int=64, seed=None,
                         dl2.Conv2DTranspose(64, 4, strides=2, padding='same'), dl2.BatchNormalization(), dl2.ReLU(),
                         dl2.Conv2DTranspose(1, 4, strides=2, padding='same', activation='tanh')], name='generator')
     D = dl2.Sequential([dl2.Input((28, 28, 1)), dl2.Conv2D(32, 4, strides=2, padding='same'), dl2.LeakyReLU(0.2),
-                        dl2.Conv2D(64, 4, strides=2, padding='same'), dl2.LeakyReLU(0.2), dl2.Flatten(), dl2.Dense(1)], name='discriminator')
+                        dl2.Conv2D(64, 4, strides=2, padding='same'), dl2.LeakyReLU(0.2),
+                        dl2.Conv2D(128, 3, strides=2, padding='same'), dl2.LeakyReLU(0.2), dl2.Flatten(), dl2.Dense(1)], name='discriminator')
     ema = dict(use_ema=True, ema_momentum=ema_momentum) if ema_momentum is not None else {}
     return GAN(G, D, latent_dim, seed=seed, reuse_fakes=reuse_fakes).compile(dl2.Adam(2e-4, beta_1=0.5, **ema), dl2.Adam(2e-4, beta_1=0.5))
 
