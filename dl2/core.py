@@ -344,7 +344,6 @@ def check_layer(layer, x, seed=12345, h=1e-5, tol=1e-7, check_input=True):
     return grad_check(lambda: layer(x, training=True), backward, arrays, names, seed=seed, h=h, tol=tol)
 
 # %% ../nbs/00_core.ipynb #98cecf40
-from numba import get_num_threads
 _BLAS = {'ctl': None}
 
 @contextlib.contextmanager
