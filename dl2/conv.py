@@ -10,15 +10,15 @@ import contextlib
 import numpy as np
 from numba import njit, prange
 from fastcore.basics import patch
-from .core import Layer, register_layer, get_activation, get_initializer, shape_str, single_threaded_blas, n_chunks, _snake
+from .core import Layer, register_layer, get_activation, get_initializer, shape_str, single_threaded_blas, n_chunks, snake_case
 
 # %% auto #0
 __all__ = ['PADDINGS', 'im2col_kernel', 'col2im_kernel', 'conv_im2col_fwd_kernel', 'conv_im2col_bwd_kernel', 'direct_fwd_kernel',
-           'direct_bwd_kernel', 'conv_output_shape', 'pad_input', 'conv2d_naive', 'conv2d_backward_naive', 'use_direct',
-           'conv_algorithm', 'conv2d_forward', 'conv2d_backward', 'conv2d_backward_input', 'Conv2D']
+           'direct_bwd_kernel', 'to_pair', 'conv_output_shape', 'pad_input', 'conv2d_naive', 'conv2d_backward_naive',
+           'use_direct', 'conv_algorithm', 'conv2d_forward', 'conv2d_backward', 'conv2d_backward_input', 'Conv2D']
 
 # %% ../nbs/05_conv.ipynb #0d07690f
-def _pair(v, what='value'):
+def to_pair(v, what='value'):
     "An int or a pair of ints as a pair."
     if isinstance(v, (int, np.integer)): v = (int(v), int(v))
     v = tuple(v)
@@ -301,7 +301,7 @@ _BLOCK_ROWS = 384 # im2col rows per matrix product in the forward pass (LeNet's 
 
 def conv2d_forward(x, w, b=None, strides=(1, 1), padding='valid', cache=None):
     "Convolution of x (N, H, W, C) with w (KH, KW, C, F), plus bias b (F,): out (N, OH, OW, F). A dict `cache` keeps (and reuses) im2col's columns for the backward pass."
-    strides = _pair(strides, 'strides')
+    strides = to_pair(strides, 'strides')
     OH, OW, pt, _, pl, _ = _check_conv(x.shape, w, strides, padding)
     x, w = np.ascontiguousarray(x), np.ascontiguousarray(w, dtype=x.dtype)
     N, KH, KW, C, F = x.shape[0], *w.shape
@@ -317,7 +317,7 @@ def conv2d_forward(x, w, b=None, strides=(1, 1), padding='valid', cache=None):
 
 def conv2d_backward(dout, x, w, strides=(1, 1), padding='valid', need_dx=True, need_dw=True, cache=None):
     "Gradients (dx, dw, db) of conv2d_forward given dout (N, OH, OW, F); dx or dw is None when not needed."
-    strides = _pair(strides, 'strides')
+    strides = to_pair(strides, 'strides')
     OH, OW, pt, _, pl, _ = _check_conv(x.shape, w, strides, padding, 'conv2d_backward')
     N, KH, KW, C, F = x.shape[0], *w.shape
     if dout.shape != (N, OH, OW, F):
@@ -350,11 +350,11 @@ class Conv2D(Layer):
                  padding:str='valid', # 'valid' or 'same' (TensorFlow's rule)
                  activation=None, # Activation name or None
                  use_bias:bool=True, kernel_initializer='glorot_uniform', bias_initializer='zeros', **kwargs):
-        name = kwargs.get('name') or _snake(type(self).__name__)
+        name = kwargs.get('name') or snake_case(type(self).__name__)
         if not isinstance(filters, (int, np.integer)) or filters < 1: raise ValueError(f"Layer {name!r}: filters must be a positive int, received {filters!r}")
         if padding not in PADDINGS: raise ValueError(f"Layer {name!r}: padding must be one of {PADDINGS}, received {padding!r}")
         self.filters, self.padding, self.use_bias = int(filters), padding, use_bias
-        self.kernel_size, self.strides = _pair(kernel_size, f"Layer {name!r}: kernel_size"), _pair(strides, f"Layer {name!r}: strides")
+        self.kernel_size, self.strides = to_pair(kernel_size, f"Layer {name!r}: kernel_size"), to_pair(strides, f"Layer {name!r}: strides")
         self.activation = get_activation(activation)
         self._inits = (kernel_initializer, bias_initializer)
         self._cache, self._bufs = None, {}  # _bufs: im2col buffers reused from step to step

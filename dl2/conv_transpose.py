@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from fastcore.basics import patch
 from .core import Layer, register_layer, get_activation, get_initializer, shape_str
-from .conv import (Conv2D, PADDINGS, _pair, conv_output_shape, conv2d_forward, conv2d_backward, conv2d_backward_input,
+from .conv import (Conv2D, PADDINGS, to_pair, conv_output_shape, conv2d_forward, conv2d_backward, conv2d_backward_input,
                       conv2d_naive, pad_input)
 
 # %% auto #0
@@ -41,7 +41,7 @@ def conv_transpose2d_naive(x, w, b, strides=(1, 1), padding='valid'):
 # %% ../nbs/06_conv_transpose.ipynb #599ff4e6
 def conv_transpose2d_forward(x, w, b=None, strides=(1, 1), padding='valid', cache=None):
     "Transposed convolution of x (N, H, W, C) with w (KH, KW, F, C), plus b (F,): out (N, OH, OW, F)."
-    strides = _pair(strides, 'strides')
+    strides = to_pair(strides, 'strides')
     if x.ndim != 4: raise ValueError(f"conv_transpose2d: expected a 4-D input (N, H, W, C), received shape {x.shape}")
     if w.ndim != 4 or w.shape[3] != x.shape[3]:
         raise ValueError(f"conv_transpose2d: kernel {w.shape} does not match an input with {x.shape[3]} channels (expected (KH, KW, F, {x.shape[3]}))")
@@ -53,7 +53,7 @@ def conv_transpose2d_forward(x, w, b=None, strides=(1, 1), padding='valid', cach
 
 def conv_transpose2d_backward(dout, x, w, strides=(1, 1), padding='valid', need_dx=True, cache=None):
     "Gradients (dx, dw, db) of conv_transpose2d_forward: dx is a convolution of dout, dw a convolution's kernel gradient."
-    strides = _pair(strides, 'strides')
+    strides = to_pair(strides, 'strides')
     dx = conv2d_forward(dout, w, None, strides, padding, cache) if need_dx else None
     dw = conv2d_backward(x, dout, w, strides, padding, need_dx=False, cache=cache)[1]
     return dx, dw, dout.sum(axis=(0, 1, 2))

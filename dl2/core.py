@@ -12,9 +12,9 @@ import numpy as np
 # %% auto #0
 __all__ = ['INITIALIZERS', 'piecewise_kernel', 'piecewise_grad_kernel', 'ACTIVATIONS', 'LAYERS', 'set_floatx', 'floatx',
            'using_floatx', 'set_seed', 'get_rng', 'compute_fans', 'glorot_uniform', 'glorot_normal', 'he_normal',
-           'he_uniform', 'zeros', 'ones', 'get_initializer', 'ActivationFn', 'get_activation', 'rel_error',
-           'numerical_grad', 'grad_check', 'register_layer', 'shape_str', 'Layer', 'check_layer',
-           'single_threaded_blas', 'n_chunks']
+           'he_uniform', 'zeros', 'ones', 'get_initializer', 'sigmoid', 'softmax', 'softmax_backward', 'ActivationFn',
+           'leaky_relu_fn', 'get_activation', 'rel_error', 'numerical_grad', 'grad_check', 'snake_case',
+           'register_layer', 'shape_str', 'Layer', 'check_layer', 'single_threaded_blas', 'n_chunks']
 
 # %% ../nbs/00_core.ipynb #3e235780
 _FLOATX = {'value': 'float32'}
@@ -108,7 +108,7 @@ def get_initializer(init):
     return INITIALIZERS[init]
 
 # %% ../nbs/00_core.ipynb #5d1bb1c6
-def _sigmoid(z):
+def sigmoid(z):
     out = np.empty_like(z)
     pos = z >= 0
     out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
@@ -116,11 +116,11 @@ def _sigmoid(z):
     out[~pos] = ez / (1.0 + ez)
     return out
 
-def _softmax(z):
+def softmax(z):
     e = np.exp(z - z.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
 
-def _softmax_backward(a, da):
+def softmax_backward(a, da):
     return a * (da - (da * a).sum(axis=-1, keepdims=True))
 
 # %% ../nbs/00_core.ipynb #adf9921b
@@ -163,16 +163,16 @@ class ActivationFn:
     def __call__(self, z): return self.forward(z)
     def __repr__(self): return f"ActivationFn({self.name!r})"
 
-def _leaky(slope):
+def leaky_relu_fn(slope):
     return ActivationFn('leaky_relu', lambda z: _piecewise(slope, z), lambda a, da: _piecewise(slope, a, da))
 
 ACTIVATIONS = {
     'linear': ActivationFn('linear', lambda z: z, lambda a, da: da),
     'relu': ActivationFn('relu', lambda z: _piecewise(0, z), lambda a, da: _piecewise(0, a, da)),
-    'leaky_relu': _leaky(0.2),
-    'sigmoid': ActivationFn('sigmoid', _sigmoid, lambda a, da: da * a * (1 - a)),
+    'leaky_relu': leaky_relu_fn(0.2),
+    'sigmoid': ActivationFn('sigmoid', sigmoid, lambda a, da: da * a * (1 - a)),
     'tanh': ActivationFn('tanh', np.tanh, lambda a, da: da * (1 - a * a)),
-    'softmax': ActivationFn('softmax', _softmax, _softmax_backward),
+    'softmax': ActivationFn('softmax', softmax, softmax_backward),
 }
 
 def get_activation(act):
@@ -222,7 +222,7 @@ def grad_check(forward, backward, arrays, names=None, seed=12345, h=1e-5, tol=1e
     return errors
 
 # %% ../nbs/00_core.ipynb #51275c6d
-def _snake(name):
+def snake_case(name):
     "Keras-style layer names: ReLU -> re_lu, Conv2DTranspose -> conv2d_transpose."
     s = re.sub(r'([A-Z]+)([A-Z][a-z])', r'\1_\2', name)
     return re.sub(r'([a-z\d])([A-Z])', r'\1_\2', s).lower().replace('2_d', '2d')
@@ -239,7 +239,7 @@ def shape_str(shape): return '(' + ', '.join('None' if s is None else str(s) for
 class Layer:
     "Base class: builds weights on first call, validates and casts inputs, keeps params and grads aligned."
     def __init__(self, name=None, dtype=None, input_shape=None):
-        self.name = name or _snake(type(self).__name__)
+        self.name = name or snake_case(type(self).__name__)
         self.dtype = np.dtype(dtype) if dtype is not None else floatx()
         _check_floatx(self.dtype)
         self.built, self.input_shape = False, None

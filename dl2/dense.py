@@ -8,7 +8,7 @@ Docs: https://dl2-book.github.io/dl2/dense.html.md"""
 from __future__ import annotations
 import numpy as np
 from fastcore.basics import patch
-from .core import Layer, register_layer, get_activation, get_initializer, ActivationFn, ACTIVATIONS, _leaky, _softmax, _softmax_backward, shape_str
+from .core import Layer, register_layer, get_activation, get_initializer, ActivationFn, ACTIVATIONS, leaky_relu_fn, softmax, softmax_backward, shape_str
 
 # %% auto #0
 __all__ = ['dense_forward', 'dense_backward', 'Dense', 'Activation', 'ReLU', 'LeakyReLU', 'Softmax', 'Flatten', 'Reshape']
@@ -105,7 +105,7 @@ class LeakyReLU(Activation):
     "x for x > 0, negative_slope * x otherwise (Keras' default slope 0.3)."
     def __init__(self, negative_slope:float=0.3, **kwargs):
         self.negative_slope = float(negative_slope)
-        super().__init__(_leaky(self.negative_slope), **kwargs)
+        super().__init__(leaky_relu_fn(self.negative_slope), **kwargs)
     def get_config(self): return dict(Layer.get_config(self), negative_slope=self.negative_slope)
 
 @register_layer

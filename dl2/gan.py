@@ -11,7 +11,7 @@ import numpy as np
 from fastcore.basics import patch
 import dl2
 from .core import get_rng, single_threaded_blas
-from .model import History, CallbackList, Callback, _Progress
+from .model import History, CallbackList, Callback, ProgressBar
 
 # %% auto #0
 __all__ = ['GAN', 'SampleGrid', 'dcgan_mnist', 'classifier_score']
@@ -84,7 +84,7 @@ def fit(self:GAN, x, epochs:int=1, batch_size:int=64, callbacks=None, verbose:in
     if len(x) < batch_size: raise ValueError(f"GAN.fit: {len(x)} images are fewer than one batch of {batch_size}")
     history = History(); cbs = CallbackList([history] + list(callbacks or []), self)
     n_batches = len(x) // batch_size
-    progress, rng = _Progress(verbose, epochs, n_batches), (self._rng or get_rng())
+    progress, rng = ProgressBar(verbose, epochs, n_batches), (self._rng or get_rng())
     self.stop_training = False
     with single_threaded_blas():
         cbs.call('on_train_begin')

@@ -7,7 +7,7 @@ Docs: https://dl2-book.github.io/dl2/losses.html.md"""
 # %% ../nbs/02_losses.ipynb #56ba721a
 from __future__ import annotations
 import numpy as np
-from .core import _sigmoid, _softmax
+from .core import sigmoid, softmax
 
 # %% auto #0
 __all__ = ['EPSILON', 'LOSSES', 'Loss', 'MeanSquaredError', 'BinaryCrossentropy', 'logsumexp', 'CategoricalCrossentropy',
@@ -55,7 +55,7 @@ class BinaryCrossentropy(Loss):
             l = -(y * np.log(p) + (1 - y) * np.log1p(-p))
         return _sample_mean(l)
     def grad(self, y, p):
-        if self.from_logits: return (_sigmoid(p) - y) / p.size
+        if self.from_logits: return (sigmoid(p) - y) / p.size
         pc = np.clip(p, EPSILON, 1 - EPSILON)
         g = (pc - y) / (pc * (1 - pc))
         return np.where((p > EPSILON) & (p < 1 - EPSILON), g, 0).astype(p.dtype) / p.size
@@ -75,7 +75,7 @@ class CategoricalCrossentropy(Loss):
         return -(y * np.log(np.clip(q, EPSILON, 1 - EPSILON))).sum(-1)
     def grad(self, y, p):
         n = len(p)
-        if self.from_logits: return (_softmax(p) * y.sum(-1, keepdims=True) - y) / n
+        if self.from_logits: return (softmax(p) * y.sum(-1, keepdims=True) - y) / n
         s = p.sum(-1, keepdims=True); q = p / s
         dq = np.where((q > EPSILON) & (q < 1 - EPSILON), -y / np.clip(q, EPSILON, 1 - EPSILON), 0)
         return ((dq - (dq * q).sum(-1, keepdims=True)) / s / n).astype(p.dtype)

@@ -14,8 +14,8 @@ from .core import Layer, LAYERS, register_layer, get_rng, shape_str, floatx, sin
 from . import losses as _losses, optim as _optim
 
 # %% auto #0
-__all__ = ['METRICS', 'FORMAT', 'Input', 'Sequential', 'accuracy_fn', 'Callback', 'CallbackList', 'History', 'EarlyStopping',
-           'ModelCheckpoint', 'TerminateOnNaN', 'LearningRateScheduler', 'load_model']
+__all__ = ['METRICS', 'FORMAT', 'Input', 'Sequential', 'accuracy_fn', 'ProgressBar', 'Callback', 'CallbackList', 'History',
+           'EarlyStopping', 'ModelCheckpoint', 'TerminateOnNaN', 'LearningRateScheduler', 'load_model']
 
 # %% ../nbs/04_model.ipynb #612443f5
 class Input:
@@ -198,7 +198,7 @@ def _interactive():
 
 def _fmt_logs(logs): return ' - '.join(f"{k}: {v:.4f}" for k, v in logs.items())
 
-class _Progress:
+class ProgressBar:
     "Per-epoch progress: a tqdm bar when interactive, else one line at the end of each epoch."
     def __init__(self, verbose, epochs, n_batches):
         self.verbose, self.epochs, self.n_batches = verbose, epochs, n_batches
@@ -239,7 +239,7 @@ def fit(self:Sequential, x, y, batch_size:int=32, epochs:int=1, validation_data=
     history = History()
     cbs = CallbackList([history] + list(callbacks or []), self)
     n_batches, rng = math.ceil(len(x) / batch_size), get_rng()
-    progress = _Progress(verbose, epochs, n_batches)
+    progress = ProgressBar(verbose, epochs, n_batches)
     self.stop_training = False
     with single_threaded_blas(): self._fit_loop(x, y, batch_size, epochs, initial_epoch, shuffle, validation_data, cbs, progress, n_batches, rng)
     return history

@@ -10,7 +10,7 @@ import numpy as np
 from numba import njit, prange
 from fastcore.basics import patch
 from .core import Layer, register_layer, shape_str
-from .conv import _pair, PADDINGS, conv_output_shape, n_chunks
+from .conv import to_pair, PADDINGS, conv_output_shape, n_chunks
 
 # %% auto #0
 __all__ = ['maxpool_fwd_kernel', 'maxpool_bwd_kernel', 'pool_sum_kernel', 'pool_scatter_kernel', 'MaxPool2D', 'AvgPool2D',
@@ -21,8 +21,8 @@ __all__ = ['maxpool_fwd_kernel', 'maxpool_bwd_kernel', 'pool_sum_kernel', 'pool_
 # %% ../nbs/07_sampling.ipynb #bc585904
 def pool_params(pool_size, strides, padding, what='pooling'):
     "Validated ((PH, PW), (sh, sw), padding); strides=None means pool_size."
-    pool_size = _pair(pool_size, f"{what}: pool_size")
-    strides = pool_size if strides is None else _pair(strides, f"{what}: strides")
+    pool_size = to_pair(pool_size, f"{what}: pool_size")
+    strides = pool_size if strides is None else to_pair(strides, f"{what}: strides")
     if padding not in PADDINGS: raise ValueError(f"{what}: padding must be one of {PADDINGS}, received {padding!r}")
     return pool_size, strides, padding
 
@@ -165,7 +165,7 @@ def avgpool2d_backward(dout, x_shape, pool_size=(2, 2), strides=None, padding='v
 
 def upsample2d_forward(x, size=(2, 2)):
     "Nearest-neighbour upsampling: each pixel becomes a size[0]×size[1] block (the scatter kernel, unscaled)."
-    sh, sw = _pair(size, 'upsample2d: size')
+    sh, sw = to_pair(size, 'upsample2d: size')
     if x.ndim != 4: raise ValueError(f"upsample2d: expected a 4-D input (N, H, W, C), received shape {x.shape}")
     N, H, W, C = x.shape
     out = np.empty((N, H * sh, W * sw, C), x.dtype)
@@ -174,7 +174,7 @@ def upsample2d_forward(x, size=(2, 2)):
 
 def upsample2d_backward(dout, size=(2, 2)):
     "Gradient of upsampling: sum pooling of dout over each block (the window-sum kernel, unscaled)."
-    sh, sw = _pair(size, 'upsample2d: size')
+    sh, sw = to_pair(size, 'upsample2d: size')
     N, OH, OW, C = dout.shape
     dx = np.empty((N, OH // sh, OW // sw, C), dout.dtype)
     pool_sum_kernel(np.ascontiguousarray(dout), sh, sw, sh, sw, 0, 0, dx, False, n_chunks(N))
@@ -236,7 +236,7 @@ class UpSampling2D(Layer):
         name = kwargs.get('name') or 'up_sampling2d'
         if interpolation != 'nearest':
             raise ValueError(f"Layer {name!r}: interpolation must be 'nearest' (the only one dl2 implements), received {interpolation!r}")
-        self.size, self.interpolation, self._cache = _pair(size, f"Layer {name!r}: size"), interpolation, None
+        self.size, self.interpolation, self._cache = to_pair(size, f"Layer {name!r}: size"), interpolation, None
         super().__init__(**kwargs)
     input_ndim = 4
     def compute_output_shape(self, s): return (s[0], s[1] * self.size[0], s[2] * self.size[1], s[3])

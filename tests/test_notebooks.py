@@ -1,21 +1,81 @@
-"""Rules of the book's notebooks that nbdev does not check itself."""
-import ast, json
+"""Rules of the book's notebooks that nbdev does not check itself: what the reader sees is what the chapter teaches."""
+import ast, json, re
 from pathlib import Path
 import pytest
 
 NBS = sorted((Path(__file__).parent.parent / 'nbs').glob('*.ipynb'))
 
+def _directives(src):
+    "The `#| name: value` lines of a cell as {name: value}."
+    out = {}
+    for l in src.split('\n'):
+        m = re.match(r'#\|\s*([\w-]+)\s*:?\s*(.*)$', l)
+        if m: out[m.group(1)] = m.group(2).strip()
+    return out
+
 def _code_cells(path):
     for i, c in enumerate(json.loads(path.read_text())['cells']):
-        if c['cell_type'] == 'code': yield i, ''.join(c['source'])
+        if c['cell_type'] == 'code': yield i, ''.join(c['source']), c.get('outputs', [])
+
+def _python(src):
+    "The cell's Python, with magics and shell lines commented out."
+    return '\n'.join('# ' + l if l.lstrip().startswith(('%', '!')) else l for l in src.split('\n'))
 
 @pytest.mark.parametrize('path', NBS, ids=lambda p: p.name)
 def test_slow_cells_have_no_imports(path):
     # the docs build executes every cell that contains an import, `slow` or not: a slow cell with an import would
     # train a network (or need the datasets) while the docs render. Imports go in a cell of their own.
-    for i, src in _code_cells(path):
-        directives = [l for l in src.split('\n') if l.startswith('#|')]
-        if not any(d.split(':')[0].replace('#|', '').strip() == 'slow' for d in directives): continue
-        body = '\n'.join(l for l in src.split('\n') if not l.startswith('%') and not l.startswith('!'))
-        imports = [n for n in ast.walk(ast.parse(body)) if isinstance(n, (ast.Import, ast.ImportFrom))]
+    for i, src, _ in _code_cells(path):
+        if 'slow' not in _directives(src): continue
+        imports = [n for n in ast.walk(ast.parse(_python(src))) if isinstance(n, (ast.Import, ast.ImportFrom))]
         assert not imports, f"{path.name} cell {i} is `slow` and imports {ast.unparse(imports[0])}: move the import to its own cell"
+
+# Calls that return None: a cell that ends in one of them shows nothing, and needs no saved output.
+_SILENT = {'test_eq', 'test_ne', 'test_close', 'test_is', 'test_fail', 'test_warns', 'test_shuffled', 'test_stdout',
+           'nbdev_export', 'check_layer', 'check_grads', 'set_seed', 'set_floatx', 'seed', 'close', 'tight_layout',
+           'set_printoptions', 'update', 'append', 'extend', 'setdefault'}
+_SHOWS = re.compile(r'(\bprint\(|\bplt\.|\.plot\(|\bimshow\(|\bshow_doc\(|\.summary\(|\bdisplay\(|\bplot_\w+\(|^%%?time)', re.M)
+
+def _needs_output(src):
+    "Whether a shown cell prints, plots or ends in an expression, so that the rendered page must show an output."
+    d = _directives(src)
+    if 'hide' in d or d.get('include') == 'false' or d.get('eval') == 'false' or 'export' in d: return False
+    if _SHOWS.search(src): return True
+    body = ast.parse(_python(src)).body
+    if not body or not isinstance(body[-1], ast.Expr): return False
+    v = body[-1].value
+    if isinstance(v, ast.Constant) and isinstance(v.value, str): return False   # a bare string: documentation
+    if isinstance(v, ast.Call):
+        f = v.func
+        name = f.attr if isinstance(f, ast.Attribute) else getattr(f, 'id', '')
+        if name in _SILENT or name.startswith('test_'): return False
+    return True
+
+@pytest.mark.parametrize('path', NBS, ids=lambda p: p.name)
+def test_outputs_saved(path):
+    # Quarto shows the outputs saved in the notebook; it does not run the chapter. A cell that prints, plots or ends
+    # in an expression and has no saved output renders as code with nothing under it.
+    missing = [i for i, src, outs in _code_cells(path) if _needs_output(src) and not outs]
+    assert not missing, f"{path.name}: cells {missing} print, plot or end in an expression but have no saved output; run the chapter with tools/run_nb.py"
+
+# Plumbing that may stay behind `#| export` (only its signature and docstring are rendered). Everything else a chapter
+# defines publicly is what it teaches, and the reader sees its source (`#| exports`).
+HIDDEN_OK = {
+    '00_core.ipynb': {'shape_str', 'register_layer', 'single_threaded_blas', 'n_chunks'},
+    '02_losses.ipynb': {'get', 'serialize', 'deserialize'},
+    '03_optim.ipynb': {'get', 'serialize', 'deserialize'},
+    '04_model.ipynb': {'CallbackList', 'get_config', 'save_weights', 'load_weights'},
+    '09_data.ipynb': {'resolve_data_dir', 'cache_dir', 'DatasetError', 'download', 'write_tiny_mnist', 'write_tiny_cifar10'},
+    '11_lenet5.ipynb': {'load_dataset', 'main'},
+    '13_performance.ipynb': {'environment', 'alternate', 'median', 'versus', 'bench_startup', 'format_table', 'main'},
+}
+
+@pytest.mark.parametrize('path', NBS, ids=lambda p: p.name)
+def test_definitions_shown(path):
+    hidden = []
+    for i, src, _ in _code_cells(path):
+        if 'export' not in _directives(src): continue
+        for n in ast.parse(_python(src)).body:
+            if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and not n.name.startswith('_') and n.name not in HIDDEN_OK.get(path.name, ()):
+                hidden.append(f"{n.name} (cell {i})")
+    assert not hidden, f"{path.name} defines {', '.join(hidden)} in `#| export` cells, whose source the rendered page hides: use `#| exports`"
