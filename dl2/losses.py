@@ -70,7 +70,7 @@ class CategoricalCrossentropy(Loss):
     "Cross-entropy with one-hot targets, on probabilities or on logits (from_logits=True)."
     name = 'categorical_crossentropy'
     def per_sample(self, y, p):
-        if self.from_logits: return logsumexp(p) - (y * p).sum(-1)
+        if self.from_logits: return y.sum(-1) * logsumexp(p) - (y * p).sum(-1)
         q = p / p.sum(-1, keepdims=True)
         return -(y * np.log(np.clip(q, EPSILON, 1 - EPSILON))).sum(-1)
     def grad(self, y, p):

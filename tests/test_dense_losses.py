@@ -29,6 +29,7 @@ def _loss_cases(rng):
     y01 = rng.integers(0, 2, (6, 3)).astype(float)
     onehot = np.eye(4)[rng.integers(0, 4, 6)]
     probs = np.exp(rng.standard_normal((6, 4))); probs /= probs.sum(1, keepdims=True)
+    soft = rng.uniform(0, 1, (6, 4))
     return [(losses.MeanSquaredError(), rng.standard_normal((6, 3)), rng.standard_normal((6, 3))),
             (losses.BinaryCrossentropy(), y01, rng.uniform(0.05, 0.95, (6, 3))),
             (losses.BinaryCrossentropy(from_logits=True), y01, 3 * rng.standard_normal((6, 3))),
@@ -36,9 +37,14 @@ def _loss_cases(rng):
             (losses.CategoricalCrossentropy(), onehot, probs * 3.0),  # unnormalised: Keras renormalises
             (losses.CategoricalCrossentropy(from_logits=True), onehot, 3 * rng.standard_normal((6, 4))),
             (losses.SparseCategoricalCrossentropy(), onehot.argmax(1), probs),
-            (losses.SparseCategoricalCrossentropy(from_logits=True), onehot.argmax(1), 3 * rng.standard_normal((6, 4)))]
+            (losses.SparseCategoricalCrossentropy(from_logits=True), onehot.argmax(1), 3 * rng.standard_normal((6, 4))),
+            # soft targets whose rows do not sum to 1: loss and gradient must still agree
+            (losses.CategoricalCrossentropy(from_logits=True), soft, 3 * rng.standard_normal((6, 4))),
+            (losses.CategoricalCrossentropy(), soft, probs * 3.0),
+            (losses.BinaryCrossentropy(from_logits=True), soft, 3 * rng.standard_normal((6, 4))),
+            (losses.BinaryCrossentropy(), soft, rng.uniform(0.05, 0.95, (6, 4)))]
 
-@pytest.mark.parametrize('case', range(8))
+@pytest.mark.parametrize('case', range(12))
 def test_loss_gradcheck(rng, case):
     loss, y, p = _loss_cases(rng)[case]
     grad_check(lambda: np.array(loss(y, p)), lambda d: [d * loss.gradient(y, p)], [p], tol=1e-7)
@@ -52,6 +58,17 @@ def test_losses_against_formulas(rng):
     assert np.isclose(losses.SparseCategoricalCrossentropy(from_logits=True)([0, 2], z), expected)
     yb, pb = np.array([[1.], [0.]]), np.array([[0.8], [0.3]])
     assert np.isclose(losses.BinaryCrossentropy()(yb, pb), -np.mean([np.log(0.8), np.log(0.7)]))
+
+def test_soft_targets_as_keras(rng):
+    # Keras: -sum(y * log_softmax(z)) for any targets, = sum(y) * logsumexp(z) - sum(y * z); equal to the loss on
+    # the probabilities softmax(z); gradient sum(y) * softmax(z) - y, divided by the batch size
+    y, z = rng.uniform(0, 1, (5, 3)), rng.standard_normal((5, 3))
+    log_softmax = z - np.log(np.exp(z).sum(1, keepdims=True))
+    cce = losses.CategoricalCrossentropy(from_logits=True)
+    assert np.isclose(cce(y, z), -np.mean((y * log_softmax).sum(1)), rtol=1e-12)
+    assert np.isclose(cce(y, z), losses.CategoricalCrossentropy()(y, np.exp(log_softmax)), rtol=1e-12)
+    expected = (y.sum(1, keepdims=True) * np.exp(log_softmax) - y) / len(y)
+    np.testing.assert_allclose(cce.gradient(y, z), expected, rtol=1e-12, atol=1e-15)
 
 @pytest.mark.parametrize('cls', [losses.CategoricalCrossentropy, losses.BinaryCrossentropy])
 def test_extreme_logits_are_finite_and_correct(cls):
