@@ -1,0 +1,37 @@
+"""The docs preview (`make docs` without Quarto) shows what the published site shows."""
+import re, sys
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / 'tools'))
+import preview
+
+@pytest.fixture(scope='module')
+def site(tmp_path_factory):
+    out = tmp_path_factory.mktemp('docs')
+    preview.main(['--file-re', r'^(02_losses|01_dense)\.ipynb$', '--out', str(out)])
+    return out
+
+def _page(site, name): return (site / name).read_text()
+
+def test_pages_and_contents(site):
+    assert {'losses.html', 'dense.html', 'contents.html'} <= {p.name for p in site.iterdir()}
+    toc = _page(site, 'contents.html')
+    assert toc.index('dense.html') < toc.index('losses.html'), "contents follow the sidebar's order"
+
+def test_no_directive_leaks(site):
+    for name in ('losses.html', 'dense.html'):
+        assert not re.search(r'#\|', _page(site, name)), f"{name} shows a `#|` directive"
+
+def test_hidden_cells_stay_hidden(site):
+    page = _page(site, 'losses.html')
+    assert 'nbdev_export' not in page and 'default_exp' not in page
+    assert 'from fastcore.test import' not in page      # the chapter's hidden test imports
+
+def test_show_doc_and_figures(site):
+    assert re.search(r'<h[34][^>]*>CategoricalCrossentropy', _page(site, 'losses.html')), "show_doc output missing"
+    assert 'data:image/png;base64' in _page(site, 'dense.html'), "figures are embedded"
+
+def test_links_between_chapters(site):
+    assert not re.search(r'href="[^"]*\.ipynb', _page(site, 'dense.html')), "a link still points at a notebook"
