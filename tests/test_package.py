@@ -1,0 +1,78 @@
+"""The exported package as a reader of its source meets it: the public API gathered, no dead imports, short lines."""
+import importlib, pkgutil, re, subprocess, sys
+from pathlib import Path
+import pytest
+import dl2
+
+PKG = Path(dl2.__file__).parent
+MODULES = sorted(m.name for m in pkgutil.iter_modules([str(PKG)]) if not m.name.startswith('_'))
+SOURCES = sorted(p for p in PKG.glob('*.py') if p.name != '_modidx.py')
+
+# Public names that stay in their module (`dl2.conv.im2col_kernel`), deliberately not at the top level: kernels,
+# the naive oracles, constants, registries' plumbing, the benchmark and plotting tools. Everything else in a module's
+# `__all__` must be importable as `dl2.<name>`, so that a new public name cannot be forgotten in `dl2/__init__.py`.
+MODULE_ONLY = {
+    'core': {'compute_fans', 'glorot_uniform', 'glorot_normal', 'he_normal', 'he_uniform', 'zeros', 'ones',
+             'sigmoid', 'softmax', 'softmax_backward', 'ActivationFn', 'leaky_relu_fn', 'snake_case', 'shape_str',
+             'single_threaded_blas', 'n_chunks'},
+    'losses': {'Loss', 'logsumexp', 'get', 'serialize', 'deserialize'},
+    'optim': {'sgd_update', 'rmsprop_update', 'adagrad_update', 'adam_update', 'get', 'serialize', 'deserialize'},
+    'model': {'accuracy_fn', 'ProgressBar', 'CallbackList'},
+    'conv': {'to_pair', 'conv_output_shape', 'pad_input', 'use_direct', 'conv_algorithm', 'conv2d_backward_input'},
+    'conv_transpose': {'conv_transpose_output_shape'},
+    'sampling': {'pool_params'},
+    'batchnorm': {'batchnorm_backward_staged', 'batchnorm_backward_closed', 'batchnorm_inference'},
+    'data': {'resolve_data_dir', 'cache_dir', 'DatasetError', 'read_idx', 'write_idx', 'download',
+             'read_cifar_batch', 'write_tiny_mnist', 'write_tiny_cifar10'},
+    'lenet': {'cosine_schedule', 'load_dataset', 'build', 'train', 'main'},
+    'gan': {'dcgan_mnist'},
+}
+WHOLE_MODULE = {'bench', 'viz'}   # tools used as `dl2.bench.main()`, `dl2.viz.plot_history(...)`
+
+def _module_only(mod, name):
+    return (mod in WHOLE_MODULE or name in MODULE_ONLY.get(mod, ()) or name.isupper()
+            or name.endswith(('_kernel', '_naive')))
+
+@pytest.mark.parametrize('mod', MODULES)
+def test_public_names_gathered(mod):
+    m = importlib.import_module(f'dl2.{mod}')
+    forgotten = [n for n in m.__all__ if not _module_only(mod, n) and getattr(dl2, n, None) is not getattr(m, n)]
+    assert not forgotten, f"dl2.{mod} exports {forgotten}, missing from dl2/__init__.py (or list them in MODULE_ONLY)"
+
+def test_top_level_names_exist_once():
+    "No two modules export one name to the top level (a later import would hide the first)."
+    seen = {}
+    for mod in MODULES:
+        for n in importlib.import_module(f'dl2.{mod}').__all__:
+            if _module_only(mod, n): continue
+            assert n not in seen, f"{n} is exported by both dl2.{seen[n]} and dl2.{mod}"
+            seen[n] = mod
+
+def test_no_unused_imports():
+    pyflakes = pytest.importorskip('pyflakes.api')
+    from pyflakes.reporter import Reporter
+    import io
+    out = io.StringIO()
+    for p in SOURCES:
+        if p.name == '__init__.py': continue
+        pyflakes.check(p.read_text(), str(p.relative_to(PKG.parent)), Reporter(out, out))
+    problems = [l for l in out.getvalue().splitlines() if 'imported but unused' in l or 'undefined name' in l]
+    assert not problems, '\n'.join(problems)
+
+def test_package_does_not_import_itself():
+    bad = [f"{p.name}:{i}" for p in SOURCES for i, l in enumerate(p.read_text().splitlines(), 1)
+           if re.match(r'\s*(import dl2\b|from dl2\b)', l)]
+    assert not bad, f"modules of dl2 import dl2 (import the sibling module instead): {bad}"
+
+def _written_lines(path):
+    "The lines a chapter's author wrote: without nbdev's module docstring, `__all__` list and cell markers."
+    lines, in_all = path.read_text().splitlines(), False
+    for i, l in enumerate(lines, 1):
+        in_all = l.startswith('__all__') or (in_all and not l.startswith(('#', 'import', 'from')) and l != '')
+        if i == 1 or in_all or l.startswith('# %%'): continue
+        yield i, l
+
+@pytest.mark.parametrize('path', SOURCES, ids=lambda p: p.name)
+def test_lines_fit_on_a_page(path):
+    long = [i for i, l in _written_lines(path) if len(l) > 110]
+    assert not long, f"{path.name}: lines {long[:10]}{'...' if len(long) > 10 else ''} are longer than 110 characters"
