@@ -13,11 +13,13 @@ import numpy as np
 # %% auto #0
 __all__ = ['MNIST_FILES', 'MNIST_URLS', 'CIFAR_ARCHIVE', 'CIFAR_MD5', 'CIFAR_URLS', 'CIFAR_DIR', 'CIFAR_CLASSES',
            'resolve_data_dir', 'cache_dir', 'DatasetError', 'read_idx', 'write_idx', 'download', 'load_mnist',
-           'load_cifar10', 'write_tiny_mnist', 'write_tiny_cifar10', 'to_categorical', 'batches']
+           'read_cifar_batch', 'load_cifar10', 'write_tiny_mnist', 'write_tiny_cifar10', 'to_categorical', 'batches']
 
 # %% ../nbs/09_data.ipynb #29c5e18f
-MNIST_FILES = {'train-images-idx3-ubyte.gz': 'f68b3c2dcbeaaa9fbdd348bbdeb94873', 'train-labels-idx1-ubyte.gz': 'd53e105ee54ea40749a09fcbcd1e9432',
-               't10k-images-idx3-ubyte.gz': '9fb629c4189551a2d022fa330f9573f3', 't10k-labels-idx1-ubyte.gz': 'ec29112dd5afa0611ce80d1b7f02629c'}
+MNIST_FILES = {'train-images-idx3-ubyte.gz': 'f68b3c2dcbeaaa9fbdd348bbdeb94873',
+               'train-labels-idx1-ubyte.gz': 'd53e105ee54ea40749a09fcbcd1e9432',
+               't10k-images-idx3-ubyte.gz': '9fb629c4189551a2d022fa330f9573f3',
+               't10k-labels-idx1-ubyte.gz': 'ec29112dd5afa0611ce80d1b7f02629c'}
 MNIST_URLS = ['https://ossci-datasets.s3.amazonaws.com/mnist/', 'http://yann.lecun.com/exdb/mnist/']
 CIFAR_ARCHIVE, CIFAR_MD5 = 'cifar-10-python.tar.gz', 'c58f30108f718f92721af3b95e74349a'
 CIFAR_URLS = ['https://www.cs.toronto.edu/~kriz/']
@@ -32,28 +34,37 @@ def cache_dir() -> Path:
     "Where dl2 may write (extracted archives): $DL2_CACHE, else ~/.cache/dl2."
     return Path(os.environ.get('DL2_CACHE') or Path.home() / '.cache' / 'dl2').expanduser()
 
-# %% ../nbs/09_data.ipynb #f662c226
+# %% ../nbs/09_data.ipynb #35a5f3b0
 class DatasetError(ValueError):
     "A dataset file is missing, truncated or malformed."
 
-def read_idx(path, expect_ndim:int, expect_shape=None):
+# %% ../nbs/09_data.ipynb #f662c226
+def read_idx(path, # a gzipped IDX file
+             expect_ndim:int, # the number of dimensions it must have: 1 for labels, 3 for images
+             expect_shape=None): # the dimensions it must have, when known
     "Read a gzipped IDX file into a uint8 array, checking magic number, dimensions and length."
     path = Path(path)
     try:
         with gzip.open(path, 'rb') as f: raw = f.read()
     except (OSError, EOFError) as e:
-        raise DatasetError(f"{path}: cannot be read as a gzip file ({e}); delete it to download it again") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 8 or raw[3] != expect_ndim:
-        raise DatasetError(f"{path}: bad IDX magic number {raw[:4].hex()} (expected 000008{expect_ndim:02x}: uint8 data with {expect_ndim} dimensions)")
+        msg = f"{path}: cannot be read as a gzip file ({e}); delete it to download it again"
+        raise DatasetError(msg) from None
+    if len(raw) < 4 or raw[:3] != b'\x00\x00\x08' or raw[3] != expect_ndim:
+        raise DatasetError(f"{path}: bad IDX magic number {raw[:4].hex()} "
+                           f"(expected 000008{expect_ndim:02x}: uint8 data with {expect_ndim} dimensions)")
+    if len(raw) < 4 + 4 * expect_ndim:
+        raise DatasetError(f"{path}: {len(raw)} bytes, shorter than its header (truncated or corrupt file)")
     dims = struct.unpack('>' + 'I' * expect_ndim, raw[4:4 + 4 * expect_ndim])
     if expect_shape is not None and tuple(dims) != tuple(expect_shape):
         raise DatasetError(f"{path}: dimensions {dims}, expected {tuple(expect_shape)}")
     data = np.frombuffer(raw, np.uint8, offset=4 + 4 * expect_ndim)
     if data.size != int(np.prod(dims)):
-        raise DatasetError(f"{path}: holds {data.size} bytes of data, its header promises {int(np.prod(dims))} (truncated or corrupt file)")
+        raise DatasetError(f"{path}: holds {data.size} bytes of data, its header promises "
+                           f"{int(np.prod(dims))} (truncated or corrupt file)")
     return data.reshape(dims).copy()
 
-def write_idx(path, arr):
+def write_idx(path, # the file to write (gzipped)
+              arr): # the array, stored as uint8
     "Write a uint8 array as a gzipped IDX file (for tests and tiny datasets)."
     arr = np.asarray(arr, np.uint8)
     header = bytes([0, 0, 8, arr.ndim]) + struct.pack('>' + 'I' * arr.ndim, *arr.shape)
@@ -94,61 +105,77 @@ def download(urls, fname, dest:Path, md5:str, progress=True):
     raise DatasetError("download failed:\n  " + "\n  ".join(errors))
 
 def _missing(folder, files, urls, err):
-    return DatasetError(f"dataset files missing in {folder}: expected {', '.join(files)}; downloading them failed "
-                        f"({err}). Get them from {' or '.join(urls)} and put them in {folder}, or point DL2_DATA (or data_dir=) at a folder that has them.")
+    return DatasetError(f"dataset files missing in {folder}: expected {', '.join(files)}; "
+                        f"downloading them failed ({err}). Get them from {' or '.join(urls)} and put them "
+                        f"in {folder}, or point DL2_DATA (or data_dir=) at a folder that has them.")
 
-# %% ../nbs/09_data.ipynb #1776f712
+def _fetch(urls, fname, folder, md5, expected):
+    "Download one missing file, or raise the 'files missing' error that says where to get them."
+    try: download(urls, fname, folder, md5)
+    except (DatasetError, OSError) as e:
+        raise _missing(folder, expected, urls, str(e).splitlines()[-1].strip()) from None
+
 def _may_download(flag): return (os.environ.get('DL2_OFFLINE', '') in ('', '0')) if flag is None else flag
 
+# %% ../nbs/09_data.ipynb #1776f712
 def load_mnist(data_dir=None, # folder holding mnist/ (default: $DL2_DATA, else ~/.cache/dl2)
                download_missing:bool=None): # download missing files (None: unless $DL2_OFFLINE is set)
     "MNIST as ((x_train, y_train), (x_test, y_test)): uint8 images (N, 28, 28) and uint8 labels (N,)."
     folder, download_missing = resolve_data_dir(data_dir) / 'mnist', _may_download(download_missing)
     for fname, md5 in MNIST_FILES.items():
-        if not (folder / fname).exists():
-            if not download_missing: raise _missing(folder, list(MNIST_FILES), MNIST_URLS, 'downloads disabled')
-            try: download(MNIST_URLS, fname, folder, md5)
-            except (DatasetError, OSError) as e: raise _missing(folder, list(MNIST_FILES), MNIST_URLS, str(e).splitlines()[-1].strip()) from None
+        if (folder / fname).exists(): continue
+        if not download_missing: raise _missing(folder, list(MNIST_FILES), MNIST_URLS, 'downloads disabled')
+        _fetch(MNIST_URLS, fname, folder, md5, list(MNIST_FILES))
     out = []
     for split in ('train', 't10k'):
         x = read_idx(folder / f"{split}-images-idx3-ubyte.gz", 3)
         y = read_idx(folder / f"{split}-labels-idx1-ubyte.gz", 1)
-        if x.shape[1:] != (28, 28): raise DatasetError(f"{folder}: {split} images are {x.shape[1:]}, expected (28, 28)")
+        if x.shape[1:] != (28, 28):
+            raise DatasetError(f"{folder}: {split} images are {x.shape[1:]}, expected (28, 28)")
         if len(x) != len(y): raise DatasetError(f"{folder}: {len(x)} {split} images but {len(y)} labels")
-        if y.size and y.max() > 9: raise DatasetError(f"{folder}: {split} labels must be 0..9, found {y.max()}")
+        if y.size and y.max() > 9:
+            raise DatasetError(f"{folder}: {split} labels must be 0..9, found {y.max()}")
         out.append((x, y))
     return tuple(out)
 
 # %% ../nbs/09_data.ipynb #4de41cf6
-def _read_cifar_batch(path):
+def read_cifar_batch(path): # one of the six pickles
+    "One CIFAR-10 batch as channels-last uint8 images (N, 32, 32, 3) and uint8 labels (N,)."
     try:
         with open(path, 'rb') as f: d = pickle.load(f, encoding='bytes')
     except FileNotFoundError: raise
-    except Exception as e: raise DatasetError(f"{path}: not a readable CIFAR-10 batch ({type(e).__name__}: {e})") from None
+    except Exception as e:
+        raise DatasetError(f"{path}: not a readable CIFAR-10 batch ({type(e).__name__}: {e})") from None
     if not isinstance(d, dict) or b'data' not in d or b'labels' not in d:
-        raise DatasetError(f"{path}: expected a dict with keys b'data' and b'labels', found {sorted(d)[:5] if isinstance(d, dict) else type(d).__name__}")
+        found = sorted(d)[:5] if isinstance(d, dict) else type(d).__name__
+        raise DatasetError(f"{path}: expected a dict with keys b'data' and b'labels', found {found}")
     x, y = np.asarray(d[b'data']), np.asarray(d[b'labels'])
     if x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != 3072 or len(y) != len(x):
-        raise DatasetError(f"{path}: data {x.dtype} {x.shape} with {len(y)} labels, expected uint8 (N, 3072) with N labels")
-    if y.size and (y.min() < 0 or y.max() > 9): raise DatasetError(f"{path}: labels must be 0..9, found {y.min()}..{y.max()}")
+        raise DatasetError(f"{path}: data {x.dtype} {x.shape} with {len(y)} labels, "
+                           "expected uint8 (N, 3072) with N labels")
+    if y.size and (y.min() < 0 or y.max() > 9):
+        raise DatasetError(f"{path}: labels must be 0..9, found {y.min()}..{y.max()}")
     return x.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), y.astype(np.uint8)
 
+# %% ../nbs/09_data.ipynb #dccbdbad
 def _cifar_folder(root:Path, download_missing=True) -> Path:
-    "The extracted batches folder: in root, or extracted from the archive (into root if writable, else the cache)."
+    "The extracted batches folder: in root, or extracted from the archive (into root, else the cache)."
     if (root / CIFAR_DIR).is_dir(): return root / CIFAR_DIR
-    if (cache_dir() / CIFAR_DIR).is_dir() and not (root / CIFAR_ARCHIVE).exists(): return cache_dir() / CIFAR_DIR
+    if (cache_dir() / CIFAR_DIR).is_dir() and not (root / CIFAR_ARCHIVE).exists():
+        return cache_dir() / CIFAR_DIR
     archive = root / CIFAR_ARCHIVE
     if not archive.exists():
-        if not download_missing: raise _missing(root, [CIFAR_DIR + '/', CIFAR_ARCHIVE], CIFAR_URLS, 'downloads disabled')
-        try: download(CIFAR_URLS, CIFAR_ARCHIVE, root, CIFAR_MD5)
-        except (DatasetError, OSError) as e: raise _missing(root, [CIFAR_DIR + '/', CIFAR_ARCHIVE], CIFAR_URLS, str(e).splitlines()[-1].strip()) from None
+        expected = [CIFAR_DIR + '/', CIFAR_ARCHIVE]
+        if not download_missing: raise _missing(root, expected, CIFAR_URLS, 'downloads disabled')
+        _fetch(CIFAR_URLS, CIFAR_ARCHIVE, root, CIFAR_MD5, expected)
     target = root if os.access(root, os.W_OK) else cache_dir()
     if (target / CIFAR_DIR).is_dir(): return target / CIFAR_DIR
     target.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target, prefix='.extract-'))
     try:
         with tarfile.open(archive, 'r:gz') as t:
-            members = [m for m in t.getmembers() if m.name.startswith(CIFAR_DIR + '/') and m.isfile() and '..' not in m.name]
+            members = [m for m in t.getmembers()
+                       if m.name.startswith(CIFAR_DIR + '/') and m.isfile() and '..' not in m.name]
             try: t.extractall(tmp, members=members, filter='data')
             except TypeError: t.extractall(tmp, members=members)
         os.replace(tmp / CIFAR_DIR, target / CIFAR_DIR)
@@ -157,38 +184,47 @@ def _cifar_folder(root:Path, download_missing=True) -> Path:
     finally: shutil.rmtree(tmp, ignore_errors=True)
     return target / CIFAR_DIR
 
+# %% ../nbs/09_data.ipynb #f6aa6d7a
 def load_cifar10(data_dir=None, # folder holding cifar-10-batches-py/ or the archive
-                 download_missing:bool=None): # download the archive when neither is there (None: unless $DL2_OFFLINE is set)
-    "CIFAR-10 as ((x_train, y_train), (x_test, y_test)): uint8 images (N, 32, 32, 3) channels-last, uint8 labels (N,)."
+                 download_missing:bool=None): # download the archive if missing (None: unless $DL2_OFFLINE)
+    "CIFAR-10 as ((x_train, y_train), (x_test, y_test)): uint8 images (N, 32, 32, 3), uint8 labels (N,)."
     folder = _cifar_folder(resolve_data_dir(data_dir), _may_download(download_missing))
     parts = []
     for fname in [f"data_batch_{i}" for i in range(1, 6)] + ['test_batch']:
-        if not (folder / fname).exists(): raise DatasetError(f"{folder}: missing {fname} (expected data_batch_1..5 and test_batch)")
-        parts.append(_read_cifar_batch(folder / fname))
-    x_train, y_train = np.concatenate([p[0] for p in parts[:5]]), np.concatenate([p[1] for p in parts[:5]])
-    return (np.ascontiguousarray(x_train), y_train), (np.ascontiguousarray(parts[5][0]), parts[5][1])
+        if not (folder / fname).exists():
+            raise DatasetError(f"{folder}: missing {fname} (expected data_batch_1..5 and test_batch)")
+        parts.append(read_cifar_batch(folder / fname))
+    x_train = np.concatenate([x for x, _ in parts[:5]])
+    y_train = np.concatenate([y for _, y in parts[:5]])
+    x_test, y_test = parts[5]
+    return (np.ascontiguousarray(x_train), y_train), (np.ascontiguousarray(x_test), y_test)
 
 # %% ../nbs/09_data.ipynb #ea3b30b1
 def write_tiny_mnist(folder, n_train=20, n_test=10, seed=0):
     "Write a tiny MNIST in the canonical layout (random images, labels 0..9); returns the arrays."
-    rng = np.random.default_rng(seed); folder = Path(folder) / 'mnist'; folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    folder = Path(folder) / 'mnist'
+    folder.mkdir(parents=True, exist_ok=True)
     arrays = {}
     for split, n in (('train', n_train), ('t10k', n_test)):
         x, y = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), (np.arange(n) % 10).astype(np.uint8)
-        write_idx(folder / f"{split}-images-idx3-ubyte.gz", x); write_idx(folder / f"{split}-labels-idx1-ubyte.gz", y)
+        write_idx(folder / f"{split}-images-idx3-ubyte.gz", x)
+        write_idx(folder / f"{split}-labels-idx1-ubyte.gz", y)
         arrays[split] = (x, y)
     return arrays
 
 def write_tiny_cifar10(folder, n=10, seed=0, archive=False):
-    "Write a tiny CIFAR-10 (n images per batch) as extracted pickles, or as the .tar.gz archive; returns the arrays."
-    rng = np.random.default_rng(seed); folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    "Write a tiny CIFAR-10 (n images per batch), extracted or as the .tar.gz archive; returns the arrays."
+    rng = np.random.default_rng(seed)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     src = Path(tempfile.mkdtemp()) if archive else folder
     (src / CIFAR_DIR).mkdir(parents=True, exist_ok=True)
     arrays = {}
     for fname in [f"data_batch_{i}" for i in range(1, 6)] + ['test_batch']:
         x, y = rng.integers(0, 256, (n, 3072), dtype=np.uint8), [int(v) for v in rng.integers(0, 10, n)]
-        with open(src / CIFAR_DIR / fname, 'wb') as f:
-            pickle.dump({b'batch_label': fname.encode(), b'labels': y, b'data': x, b'filenames': [b'x.png'] * n}, f, protocol=2)
+        batch = {b'batch_label': fname.encode(), b'labels': y, b'data': x, b'filenames': [b'x.png'] * n}
+        with open(src / CIFAR_DIR / fname, 'wb') as f: pickle.dump(batch, f, protocol=2)
         arrays[fname] = (x, y)
     if archive:
         with tarfile.open(folder / CIFAR_ARCHIVE, 'w:gz') as t: t.add(src / CIFAR_DIR, arcname=CIFAR_DIR)
@@ -196,19 +232,30 @@ def write_tiny_cifar10(folder, n=10, seed=0, archive=False):
     return arrays
 
 # %% ../nbs/09_data.ipynb #8bf53258
-def to_categorical(y, num_classes=None, dtype='float32'):
+def to_categorical(y, # integer labels, any shape
+                   num_classes=None, # number of columns (default: the largest label + 1)
+                   dtype='float32'):
     "One-hot rows for integer labels (like keras.utils.to_categorical)."
     y = np.asarray(y).reshape(-1)
-    if y.size and (y.min() < 0 or np.any(np.mod(y, 1) != 0)): raise ValueError(f"to_categorical: labels must be non-negative integers, received values in [{y.min()}, {y.max()}]")
+    if y.size and (y.min() < 0 or np.any(np.mod(y, 1) != 0)):
+        raise ValueError(f"to_categorical: labels must be non-negative integers, "
+                         f"received values in [{y.min()}, {y.max()}]")
     y = y.astype(np.int64)
     n = int(num_classes or (y.max() + 1 if y.size else 0))
-    if y.size and y.max() >= n: raise ValueError(f"to_categorical: label {y.max()} does not fit num_classes={n}")
-    out = np.zeros((len(y), n), dtype=dtype); out[np.arange(len(y)), y] = 1
+    if y.size and y.max() >= n:
+        raise ValueError(f"to_categorical: label {y.max()} does not fit num_classes={n}")
+    out = np.zeros((len(y), n), dtype=dtype)
+    out[np.arange(len(y)), y] = 1
     return out
 
-def batches(x, y=None, batch_size:int=32, shuffle:bool=True, seed=None):
+def batches(x, # inputs, samples along the first axis
+            y=None, # targets aligned with x, or None
+            batch_size:int=32,
+            shuffle:bool=True, # visit the samples in a random order
+            seed=None): # seed of that order
     "Yield mini-batches (x_batch, y_batch), in a seeded random order when `shuffle`."
-    if y is not None and len(x) != len(y): raise ValueError(f"batches: x and y must have the same length, received {len(x)} and {len(y)}")
+    if y is not None and len(x) != len(y):
+        raise ValueError(f"batches: x and y must have the same length, received {len(x)} and {len(y)}")
     idx = np.random.default_rng(seed).permutation(len(x)) if shuffle else np.arange(len(x))
     for s in range(0, len(x), batch_size):
         b = idx[s:s + batch_size]
