@@ -9,13 +9,14 @@ ifneq ($(wildcard ../shared/data),)
 export DL2_DATA ?= $(abspath ../shared/data)
 endif
 
-.PHONY: test train docs export bench help
+.PHONY: test train docs readme export bench help
 
 help:
 	@echo "make train  - the main job: LeNet-5 on CIFAR-10 (dl2-train with its defaults) into runs/lenet5-cifar10"
 	@echo "make test   - the full check: nbdev-clean, nbdev-export, nbdev-test, pytest"
 	@echo "make docs   - render the book into docs/ with Quarto; without Quarto, an HTML preview (tools/preview.py)"
 	@echo "make bench  - the benchmark table (dl2 vs PyTorch when installed)"
+	@echo "make readme - write README.md from nbs/index.ipynb (what nbdev-readme does with Quarto)"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +47,9 @@ test: $(STAMP)
 
 train: $(STAMP)
 	$(BIN)/dl2-train --out runs/lenet5-cifar10
+
+readme: $(STAMP)
+	$(BIN)/python tools/readme.py
 
 export: $(STAMP)
 	$(BIN)/nbdev-clean && $(BIN)/nbdev-export

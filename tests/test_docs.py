@@ -35,3 +35,8 @@ def test_show_doc_and_figures(site):
 
 def test_links_between_chapters(site):
     assert not re.search(r'href="[^"]*\.ipynb', _page(site, 'dense.html')), "a link still points at a notebook"
+
+def test_readme_is_index():
+    "README.md is written from nbs/index.ipynb (tools/readme.py, as nbdev-readme does where Quarto is installed)."
+    import readme
+    assert (ROOT / 'README.md').read_text() == readme.render(), "README.md is stale: run python tools/readme.py"
