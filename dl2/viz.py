@@ -12,67 +12,95 @@ import numpy as np
 __all__ = ['show_images', 'plot_history', 'plot_kernels', 'confusion_matrix', 'plot_confusion_matrix']
 
 # %% ../nbs/10_mnist.ipynb #4c491f7a
-def show_images(images, labels=None, ncols:int=10, cmap='gray_r', figsize=None, title=None):
-    "A grid of images (N, H, W) or (N, H, W, C) with optional labels; returns the figure."
+def show_images(images, # (N, H, W) grey or (N, H, W, C) colour images
+                labels=None, # a short title above each image
+                ncols:int=10, # images per row
+                cmap='gray_r', # colour map of grey images
+                figsize=None, # default: about an inch per image
+                title=None): # a title above the grid
+    "A grid of images with optional labels; returns the figure."
     import matplotlib.pyplot as plt
     images = np.asarray(images)
     if images.ndim == 4 and images.shape[-1] == 1: images = images[..., 0]
-    n = len(images); nrows = -(-n // ncols)
-    fig, axs = plt.subplots(nrows, ncols, figsize=figsize or (ncols * 1.1, nrows * 1.2), squeeze=False)
+    nrows = -(-len(images) // ncols)
+    figsize = figsize or (ncols * 1.1, nrows * 1.2 + 0.3 * bool(title))
+    fig, axs = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False, layout='constrained')
     for i, ax in enumerate(axs.ravel()):
         ax.axis('off')
-        if i < n:
-            img = images[i]
-            ax.imshow(img if img.ndim == 3 else img, cmap=None if img.ndim == 3 else cmap)
-            if labels is not None: ax.set_title(str(labels[i]), fontsize=8)
+        if i >= len(images): continue
+        ax.imshow(images[i], cmap=None if images[i].ndim == 3 else cmap)
+        if labels is not None: ax.set_title(str(labels[i]), fontsize=8)
     if title: fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
-def plot_history(histories, keys=('loss',), figsize=(8, 3), log=False):
-    "Curves of `keys` for one History (or a dict name -> History / history dict); returns the figure."
+# %% ../nbs/10_mnist.ipynb #d43d076a
+def plot_history(histories, # a History, a history dict, or a dict name -> History / history dict
+                 keys=('loss',), # the logged quantities to draw, one panel each
+                 figsize=(8, 3),
+                 log:bool=False): # logarithmic y axis
+    "Curves of `keys` per epoch, one line per history; returns the figure."
     import matplotlib.pyplot as plt
-    if not isinstance(histories, dict): histories = {'': histories}
-    fig, axs = plt.subplots(1, len(keys), figsize=figsize, squeeze=False)
+    if hasattr(histories, 'history') or any(isinstance(v, list) for v in histories.values()):
+        histories = {'': histories}   # a single history
+    fig, axs = plt.subplots(1, len(keys), figsize=figsize, squeeze=False, layout='constrained')
     for ax, k in zip(axs[0], keys):
         for name, h in histories.items():
             hist = getattr(h, 'history', h)
-            if k in hist: ax.plot(np.arange(1, len(hist[k]) + 1), hist[k], label=name or k)
+            if k in hist: ax.plot(np.arange(1, len(hist[k]) + 1), hist[k], 'o-', ms=3, label=name or k)
         ax.set(xlabel='epoch', ylabel=k)
         if log: ax.set_yscale('log')
         ax.legend(fontsize=8)
-    fig.tight_layout()
     return fig
 
-def plot_kernels(kernel, channel:int=0, ncols:int=8, figsize=None, title=None):
-    "The filters of a Conv2D kernel (KH, KW, C, F) for one input channel, on a shared colour scale; returns the figure."
+# %% ../nbs/10_mnist.ipynb #a5a0ef58
+def plot_kernels(kernel, # a Conv2D kernel (KH, KW, C, F)
+                 channel:int=0, # the input channel to show
+                 ncols:int=8, # filters per row
+                 figsize=None, # default: about an inch per filter
+                 title=None): # a title above the grid
+    "The filters of a Conv2D kernel for one input channel, on a shared colour scale; returns the figure."
     import matplotlib.pyplot as plt
     k = np.asarray(kernel)[:, :, channel, :]
-    F = k.shape[-1]; nrows = -(-F // ncols); lim = np.abs(k).max()
-    fig, axs = plt.subplots(nrows, ncols, figsize=figsize or (ncols * 0.9, nrows * 0.9), squeeze=False)
+    F = k.shape[-1]
+    nrows, lim = -(-F // ncols), np.abs(k).max()
+    figsize = figsize or (ncols * 0.9 + 1, nrows * 1.1 + 0.4 * bool(title))
+    fig, axs = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False, layout='constrained')
     for f, ax in enumerate(axs.ravel()):
         ax.axis('off')
-        if f < F: ax.imshow(k[..., f], cmap='RdBu', vmin=-lim, vmax=lim)
+        if f >= F: continue
+        im = ax.imshow(k[..., f], cmap='RdBu', vmin=-lim, vmax=lim)
+        ax.set_title(f"filter {f}", fontsize=8)
+    fig.colorbar(im, ax=axs, shrink=0.8, label='weight')
     if title: fig.suptitle(title)
     return fig
 
-def confusion_matrix(y_true, y_pred, num_classes=None):
+# %% ../nbs/10_mnist.ipynb #28d5c2b6
+def confusion_matrix(y_true, # true class of each sample
+                     y_pred, # predicted class of each sample
+                     num_classes=None): # default: the largest class + 1
     "Counts C[i, j] of samples of true class i predicted as class j."
     y_true, y_pred = np.asarray(y_true).ravel().astype(int), np.asarray(y_pred).ravel().astype(int)
-    if y_true.shape != y_pred.shape: raise ValueError(f"confusion_matrix: y_true and y_pred differ in length: {len(y_true)} and {len(y_pred)}")
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"confusion_matrix: y_true and y_pred differ in length: "
+                         f"{len(y_true)} and {len(y_pred)}")
     n = num_classes or int(max(y_true.max(), y_pred.max()) + 1)
     return np.bincount(y_true * n + y_pred, minlength=n * n).reshape(n, n)
 
-def plot_confusion_matrix(cm, class_names=None, figsize=(5, 4.5), title='Confusion matrix'):
-    "Draw a confusion matrix with its counts; returns the figure."
+def plot_confusion_matrix(cm, # counts from `confusion_matrix`
+                          class_names=None, # tick labels (default: 0, 1, ...)
+                          figsize=(5.5, 5),
+                          title='Confusion matrix'):
+    "Draw a confusion matrix with its counts, shaded on a log scale; returns the figure."
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=figsize)
-    ax.imshow(np.log1p(cm), cmap='Blues')
-    n = len(cm); names = class_names or [str(i) for i in range(n)]
-    for i in range(n):
-        for j in range(n):
-            if cm[i, j]: ax.text(j, i, str(cm[i, j]), ha='center', va='center', fontsize=7, color='white' if cm[i, j] > cm.max() / 3 else 'black')
-    ax.set(xticks=range(n), yticks=range(n), xticklabels=names, yticklabels=names, xlabel='predicted', ylabel='true', title=title)
-    plt.setp(ax.get_xticklabels(), rotation=45 if len(max(names, key=len)) > 2 else 0)
-    fig.tight_layout()
+    fig, ax = plt.subplots(figsize=figsize, layout='constrained')
+    shade = np.log1p(cm)
+    ax.imshow(shade, cmap='Blues')
+    n = len(cm)
+    names = class_names or [str(i) for i in range(n)]
+    for i, j in zip(*np.nonzero(cm)):
+        dark = shade[i, j] > 0.6 * shade.max()
+        ax.text(j, i, str(cm[i, j]), ha='center', va='center', fontsize=8, color='white' if dark else 'black')
+    ax.set(xticks=range(n), yticks=range(n), xticklabels=names, yticklabels=names,
+           xlabel='predicted class', ylabel='true class', title=title)
+    if max(map(len, names)) > 2: plt.setp(ax.get_xticklabels(), rotation=45, ha='right')
     return fig
