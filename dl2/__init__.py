@@ -21,4 +21,4 @@ from .sampling import (MaxPooling2D, AveragePooling2D, MaxPool2D, AvgPool2D, UpS
 from .batchnorm import BatchNormalization, Dropout, batchnorm_forward, batchnorm_backward
 from .data import load_mnist, load_cifar10, to_categorical, batches
 from .lenet import LeNet5, RandomFlip, RandomTranslation
-from .gan import GAN, SampleGrid, classifier_score
+from .gan import GAN, SampleGrid, dcgan_mnist, classifier_score

@@ -1,4 +1,4 @@
-"""Two networks trained against each other, with the gradient passed from one to the other by hand: the original algorithm, a toy, and a DCGAN that draws MNIST digits, with a number that says how well.
+"""Two networks trained against each other, gradients passed by hand: a toy, a DCGAN for MNIST, a score.
 
 Docs: https://dl2-book.github.io/dl2/gan.html.md"""
 
@@ -6,47 +6,71 @@ Docs: https://dl2-book.github.io/dl2/gan.html.md"""
 
 # %% ../nbs/12_gan.ipynb #b919253d
 from __future__ import annotations
-import math, time
 import numpy as np
 from fastcore.basics import patch
-import dl2
 from .core import get_rng, single_threaded_blas
-from .model import History, CallbackList, Callback, ProgressBar
+from .dense import Dense, ReLU, LeakyReLU, Flatten, Reshape
+from .losses import BinaryCrossentropy
+from .optim import Adam
+from .model import Input, Sequential, History, CallbackList, Callback, ProgressBar
+from .conv import Conv2D
+from .conv_transpose import Conv2DTranspose
+from .batchnorm import BatchNormalization
 
 # %% auto #0
 __all__ = ['GAN', 'SampleGrid', 'dcgan_mnist', 'classifier_score']
 
-# %% ../nbs/12_gan.ipynb #116a75ba
+# %% ../nbs/12_gan.ipynb #ac6ee688
 class GAN:
-    "A generator and a discriminator (one logit) trained with Algorithm 1 and the non-saturating generator loss."
+    "A generator and a discriminator (one logit), trained with Algorithm 1 and the non-saturating loss."
     def __init__(self, generator, discriminator, latent_dim:int, seed=None,
-                 reuse_fakes:bool=False): # generator step on the discriminator step's fakes, not on fresh noise
-        self.generator, self.discriminator, self.latent_dim = generator, discriminator, int(latent_dim)
-        self.reuse_fakes = bool(reuse_fakes)
+                 reuse_fakes:bool=False): # generator step on the discriminator step's fakes
+        self.generator, self.discriminator = generator, discriminator
+        self.latent_dim, self.reuse_fakes = int(latent_dim), bool(reuse_fakes)
         self._rng = np.random.default_rng(seed) if seed is not None else None
-        self.loss, self.stop_training = dl2.BinaryCrossentropy(from_logits=True), False
+        self.loss, self.stop_training = BinaryCrossentropy(from_logits=True), False
         self.g_optimizer = self.d_optimizer = None
 
     def compile(self, g_optimizer=None, d_optimizer=None):
-        "Bind optimizers (default: Adam, learning rate 2e-4, beta_1 0.5, as in DCGAN) to each network's parameters."
-        for net, name in ((self.generator, 'generator'), (self.discriminator, 'discriminator')):
-            if not net.built: raise ValueError(f"GAN: the {name} is not built; give it an Input layer")
-        if self.generator.output_shape[1:] != self.discriminator.input_shape[1:]:
-            raise ValueError(f"GAN: the generator makes {self.generator.output_shape[1:]} images, the discriminator expects {self.discriminator.input_shape[1:]}")
-        if self.discriminator.output_shape[1:] != (1,):
-            raise ValueError(f"GAN: the discriminator must output one logit per image, its output shape is {self.discriminator.output_shape}")
-        self.g_optimizer = (g_optimizer or dl2.Adam(learning_rate=2e-4, beta_1=0.5)).bind(self.generator.params)
-        self.d_optimizer = (d_optimizer or dl2.Adam(learning_rate=2e-4, beta_1=0.5)).bind(self.discriminator.params)
+        "Bind one optimizer to each network (default: Adam, learning rate 2e-4, beta_1 0.5, as in DCGAN)."
+        _check_pair(self.generator, self.discriminator)
+        default = lambda: Adam(learning_rate=2e-4, beta_1=0.5)
+        self.g_optimizer = (g_optimizer or default()).bind(self.generator.params)
+        self.d_optimizer = (d_optimizer or default()).bind(self.discriminator.params)
         return self
 
-    def noise(self, n):
-        "n latent vectors z ~ N(0, I)."
-        return (self._rng or get_rng()).standard_normal((n, self.latent_dim)).astype(self.generator.dtype)
+# %% ../nbs/12_gan.ipynb #656a0214
+def _check_pair(G, D):
+    "A ValueError unless G's images fit D and D outputs one logit per image."
+    for net, name in ((G, 'generator'), (D, 'discriminator')):
+        if not net.built: raise ValueError(f"GAN: the {name} is not built; give it an Input layer")
+    if G.output_shape[1:] != D.input_shape[1:]:
+        raise ValueError(f"GAN: the generator makes {G.output_shape[1:]} images, "
+                         f"the discriminator expects {D.input_shape[1:]}")
+    if D.output_shape[1:] != (1,):
+        raise ValueError(f"GAN: the discriminator must output one logit per image, not {D.output_shape}")
 
-    def sample(self, n=None, z=None):
-        "Generated images (inference mode) for `z`, or for n fresh noise vectors."
-        z = self.noise(n) if z is None else z
-        return self.generator.predict(z, batch_size=256)
+def _check_fit(gan, x, batch_size):
+    "The images x as a contiguous array of the discriminator's dtype, checked against the GAN."
+    if gan.g_optimizer is None: raise ValueError("GAN: call compile() before fit")
+    x, want = np.ascontiguousarray(x, dtype=gan.discriminator.dtype), gan.discriminator.input_shape[1:]
+    if x.shape[1:] != want:
+        raise ValueError(f"GAN.fit: images of shape {x.shape[1:]}, the discriminator expects {want}")
+    if len(x) < batch_size:
+        raise ValueError(f"GAN.fit: {len(x)} images are fewer than one batch of {batch_size}")
+    return x
+
+# %% ../nbs/12_gan.ipynb #b81c0b0e
+@patch
+def noise(self:GAN, n):
+    "n latent vectors z ~ N(0, I)."
+    return (self._rng or get_rng()).standard_normal((n, self.latent_dim)).astype(self.generator.dtype)
+
+@patch
+def sample(self:GAN, n=None, z=None):
+    "Generated images (inference mode) for `z`, or for n fresh noise vectors."
+    z = self.noise(n) if z is None else z
+    return self.generator.predict(z, batch_size=256)
 
 # %% ../nbs/12_gan.ipynb #4ae5a03e
 def _sigmoid_mean(logits): return float(np.mean(1 / (1 + np.exp(-np.clip(logits, -50, 50)))))
@@ -58,52 +82,54 @@ def train_step(self:GAN, real):
     G, D, bce = self.generator, self.discriminator, self.loss
     m = len(real)
     ones, zeros = np.ones((m, 1), D.dtype), np.zeros((m, 1), D.dtype)
-    # discriminator: label 1 on real, 0 on fake; gradients of the two halves added
+    # discriminator: label 1 on real, 0 on fake; the gradients of the two halves added
     fake = G(self.noise(m), training=True)
     logit_real = D(real, training=True)
-    D.backward(bce.grad(ones, logit_real), need_dx=False); g_real = [g.copy() for g in D.grads]
+    D.backward(bce.grad(ones, logit_real), need_dx=False)
+    g_real = [g.copy() for g in D.grads]
     logit_fake = D(fake, training=True)
     D.backward(bce.grad(zeros, logit_fake), need_dx=False)
     self.d_optimizer.step([a + b for a, b in zip(g_real, D.grads)])
     # generator: non-saturating loss, gradient passed by hand through D (whose parameters stay put)
-    if not self.reuse_fakes: fake = G(self.noise(m), training=True)  # else G still holds the forward pass of `fake`
+    if not self.reuse_fakes: fake = G(self.noise(m), training=True) # else G still holds fake's forward pass
     logit_gen = D(fake, training=True)
     G.backward(D.backward(bce.grad(ones, logit_gen)), need_dx=False)
     self.g_optimizer.step(G.grads)
-    return dict(d_loss=float(bce(ones, logit_real) + bce(zeros, logit_fake)), g_loss=float(bce(ones, logit_gen)),
+    return dict(d_loss=float(bce(ones, logit_real) + bce(zeros, logit_fake)),
+                g_loss=float(bce(ones, logit_gen)),
                 d_real=_sigmoid_mean(logit_real), d_fake=_sigmoid_mean(logit_fake))
 
 # %% ../nbs/12_gan.ipynb #edd37be6
 @patch
 def fit(self:GAN, x, epochs:int=1, batch_size:int=64, callbacks=None, verbose:int=1):
-    "Train on images x for `epochs` passes in shuffled batches; returns a History of d_loss, g_loss, d_real, d_fake."
-    if self.g_optimizer is None: raise ValueError("GAN: call compile() before fit")
-    x = np.ascontiguousarray(x, dtype=self.discriminator.dtype)
-    if x.shape[1:] != self.discriminator.input_shape[1:]:
-        raise ValueError(f"GAN.fit: images of shape {x.shape[1:]}, the discriminator expects {self.discriminator.input_shape[1:]}")
-    if len(x) < batch_size: raise ValueError(f"GAN.fit: {len(x)} images are fewer than one batch of {batch_size}")
-    history = History(); cbs = CallbackList([history] + list(callbacks or []), self)
+    "Train on images x for `epochs` passes in shuffled batches; a History of d_loss, g_loss, d_real, d_fake."
+    x = _check_fit(self, x, batch_size)
+    history = History()
+    cbs = CallbackList([history] + list(callbacks or []), self)
     n_batches = len(x) // batch_size
     progress, rng = ProgressBar(verbose, epochs, n_batches), (self._rng or get_rng())
     self.stop_training = False
     with single_threaded_blas():
         cbs.call('on_train_begin')
         for epoch in range(epochs):
-            cbs.call('on_epoch_begin', epoch); progress.start(epoch)
+            cbs.call('on_epoch_begin', epoch)
+            progress.start(epoch)
             perm, sums = rng.permutation(len(x)), {}
             for i in range(n_batches):
                 logs = self.train_step(x[perm[i * batch_size:(i + 1) * batch_size]])
                 for k, v in logs.items(): sums[k] = sums.get(k, 0.0) + v
-                progress.batch(i, logs['g_loss']); cbs.call('on_batch_end', i, logs)
+                progress.batch(i, logs['g_loss'])
+                cbs.call('on_batch_end', i, logs)
                 if self.stop_training: break
             logs = {k: v / (i + 1) for k, v in sums.items()}
-            progress.end(epoch, logs); cbs.call('on_epoch_end', epoch, logs)
+            progress.end(epoch, logs)
+            cbs.call('on_epoch_end', epoch, logs)
             if self.stop_training: break
-        for opt in (self.d_optimizer, self.g_optimizer): opt.finalize_variable_values() # with use_ema: the averaged weights
+        for opt in (self.d_optimizer, self.g_optimizer): opt.finalize_variable_values()
         cbs.call('on_train_end')
     return history
 
-
+# %% ../nbs/12_gan.ipynb #5e52ea7b
 class SampleGrid(Callback):
     "Record the generator's images for a fixed noise batch at the end of every epoch (in `grids`)."
     def __init__(self, z): self.z, self.grids = np.asarray(z), []
@@ -111,22 +137,25 @@ class SampleGrid(Callback):
 
 # %% ../nbs/12_gan.ipynb #a1f0d2b3
 def dcgan_mnist(latent_dim:int=64, seed=None,
-                reuse_fakes:bool=True, # the generator step scores the discriminator step's fakes (one generator pass per step)
+                reuse_fakes:bool=True, # the generator step scores the discriminator step's fakes
                 ema_momentum:float|None=0.999): # average the generator's weights (None: keep the last ones)
-    "The generator and discriminator of this chapter's DCGAN for 28×28×1 images in [-1, 1], as a compiled GAN."
-    G = dl2.Sequential([dl2.Input((latent_dim,)), dl2.Dense(7 * 7 * 128), dl2.BatchNormalization(), dl2.ReLU(), dl2.Reshape((7, 7, 128)),
-                        dl2.Conv2D(128, 3, padding='same'), dl2.BatchNormalization(), dl2.ReLU(),
-                        dl2.Conv2DTranspose(64, 4, strides=2, padding='same'), dl2.BatchNormalization(), dl2.ReLU(),
-                        dl2.Conv2DTranspose(1, 4, strides=2, padding='same', activation='tanh')], name='generator')
-    D = dl2.Sequential([dl2.Input((28, 28, 1)), dl2.Conv2D(32, 4, strides=2, padding='same'), dl2.LeakyReLU(0.2),
-                        dl2.Conv2D(64, 4, strides=2, padding='same'), dl2.LeakyReLU(0.2),
-                        dl2.Conv2D(128, 3, strides=2, padding='same'), dl2.LeakyReLU(0.2), dl2.Flatten(), dl2.Dense(1)], name='discriminator')
+    "This chapter's DCGAN for 28×28×1 images in [-1, 1]: generator and discriminator as a compiled GAN."
+    G = Sequential([Input((latent_dim,)), Dense(7 * 7 * 128), BatchNormalization(), ReLU(),
+                    Reshape((7, 7, 128)), Conv2D(128, 3, padding='same'), BatchNormalization(), ReLU(),
+                    Conv2DTranspose(64, 4, strides=2, padding='same'), BatchNormalization(), ReLU(),
+                    Conv2DTranspose(1, 4, strides=2, padding='same', activation='tanh')], name='generator')
+    D = Sequential([Input((28, 28, 1)), Conv2D(32, 4, strides=2, padding='same'), LeakyReLU(0.2),
+                    Conv2D(64, 4, strides=2, padding='same'), LeakyReLU(0.2),
+                    Conv2D(128, 3, strides=2, padding='same'), LeakyReLU(0.2), Flatten(), Dense(1)],
+                   name='discriminator')
     ema = dict(use_ema=True, ema_momentum=ema_momentum) if ema_momentum is not None else {}
-    return GAN(G, D, latent_dim, seed=seed, reuse_fakes=reuse_fakes).compile(dl2.Adam(2e-4, beta_1=0.5, **ema), dl2.Adam(2e-4, beta_1=0.5))
+    g_opt, d_opt = Adam(2e-4, beta_1=0.5, **ema), Adam(2e-4, beta_1=0.5)
+    return GAN(G, D, latent_dim, seed=seed, reuse_fakes=reuse_fakes).compile(g_opt, d_opt)
 
 # %% ../nbs/12_gan.ipynb #0ace6c6b
 def classifier_score(probs):
-    "exp(E_x KL(p(y|x) || p(y))) for class probabilities of shape (N, classes); and the mean top-class probability."
+    "exp(E_x KL(p(y|x) || p(y))) for class probabilities (N, classes), and the mean top-class probability."
     probs = np.clip(np.asarray(probs, np.float64), 1e-12, 1)
     py = probs.mean(0, keepdims=True)
-    return float(np.exp(np.mean(np.sum(probs * (np.log(probs) - np.log(py)), axis=1)))), float(probs.max(1).mean())
+    score = np.exp(np.mean(np.sum(probs * (np.log(probs) - np.log(py)), axis=1)))
+    return float(score), float(probs.max(1).mean())
