@@ -8,8 +8,7 @@ Docs: https://dl2-book.github.io/dl2/sampling.html.md"""
 from __future__ import annotations
 import numpy as np
 from numba import njit, prange
-from fastcore.basics import patch
-from .core import Layer, register_layer, shape_str
+from .core import Layer, register_layer
 from .conv import to_pair, PADDINGS, conv_output_shape, n_chunks
 
 # %% auto #0
@@ -19,16 +18,30 @@ __all__ = ['maxpool_fwd_kernel', 'maxpool_bwd_kernel', 'pool_sum_kernel', 'pool_
            'AveragePooling2D', 'UpSampling2D', 'GlobalAveragePooling2D']
 
 # %% ../nbs/07_sampling.ipynb #bc585904
-def pool_params(pool_size, strides, padding, what='pooling'):
+def pool_params(pool_size, # int or (PH, PW)
+                strides, # int, pair, or None for pool_size
+                padding, # 'valid' or 'same'
+                what='pooling'): # who is asking, for error messages
     "Validated ((PH, PW), (sh, sw), padding); strides=None means pool_size."
     pool_size = to_pair(pool_size, f"{what}: pool_size")
     strides = pool_size if strides is None else to_pair(strides, f"{what}: strides")
-    if padding not in PADDINGS: raise ValueError(f"{what}: padding must be one of {PADDINGS}, received {padding!r}")
+    if padding not in PADDINGS:
+        raise ValueError(f"{what}: padding must be one of {PADDINGS}, received {padding!r}")
     return pool_size, strides, padding
+
+def _pool_setup(x, pool_size, strides, padding, what):
+    "Validate a pooling call; returns N, C and (PH, PW, sh, sw, pad_top, pad_left, OH, OW)."
+    (PH, PW), (sh, sw), padding = pool_params(pool_size, strides, padding, what)
+    if x.ndim != 4: raise ValueError(f"{what}: expected a 4-D input (N, H, W, C), received shape {x.shape}")
+    N, H, W, C = x.shape
+    if padding == 'valid' and (PH > H or PW > W):
+        raise ValueError(f"{what}: pool {PH}×{PW} is larger than the input {H}×{W} (padding 'valid')")
+    OH, OW, pt, _, pl, _ = conv_output_shape(H, W, PH, PW, (sh, sw), padding)
+    return N, C, (PH, PW, sh, sw, pt, pl, OH, OW)
 
 # %% ../nbs/07_sampling.ipynb #91630ce0
 def maxpool_naive(x, pool_size=(2, 2), strides=None, padding='valid'):
-    "Max pooling by its definition; returns (out, argmax) with argmax a flat index h*W + v into each image."
+    "Max pooling by its definition; returns (out, argmax), argmax a flat index h*W + v into each image."
     (PH, PW), (sh, sw), padding = pool_params(pool_size, strides, padding)
     N, H, W, C = x.shape
     OH, OW, pt, _, pl, _ = conv_output_shape(H, W, PH, PW, (sh, sw), padding)
@@ -52,12 +65,15 @@ def maxpool_backward_naive(dout, arg, x_shape):
     for n in range(N):
         for i in range(dout.shape[1]):
             for j in range(dout.shape[2]):
-                for c in range(C): dx[n, arg[n, i, j, c] // W, arg[n, i, j, c] % W, c] += dout[n, i, j, c]
+                for c in range(C):
+                    a = arg[n, i, j, c]
+                    dx[n, a // W, a % W, c] += dout[n, i, j, c]
     return dx
 
 # %% ../nbs/07_sampling.ipynb #477bbc4d
 def _maxpool_fwd_loops(x, PH, PW, sh, sw, pt, pl, out, arg, T):
-    N, H, W, C = x.shape; OH, OW = out.shape[1], out.shape[2]
+    N, H, W, C = x.shape
+    OH, OW = out.shape[1], out.shape[2]
     for t in prange(T):
         for n in range(t * N // T, (t + 1) * N // T):
             for i in range(OH):
@@ -65,15 +81,18 @@ def _maxpool_fwd_loops(x, PH, PW, sh, sw, pt, pl, out, arg, T):
                 for j in range(OW):
                     v0, v1 = max(j * sw - pl, 0), min(j * sw - pl + PW, W)
                     for c in range(C):
-                        out[n, i, j, c] = x[n, h0, v0, c]; arg[n, i, j, c] = h0 * W + v0
+                        out[n, i, j, c] = x[n, h0, v0, c]
+                        arg[n, i, j, c] = h0 * W + v0
                     for h in range(h0, h1):
                         for v in range(v0, v1):
                             for c in range(C):
                                 if x[n, h, v, c] > out[n, i, j, c]:
-                                    out[n, i, j, c] = x[n, h, v, c]; arg[n, i, j, c] = h * W + v
+                                    out[n, i, j, c] = x[n, h, v, c]
+                                    arg[n, i, j, c] = h * W + v
 
 def _maxpool_bwd_loops(dout, arg, dx, T):
-    N, H, W, C = dx.shape; OH, OW = dout.shape[1], dout.shape[2]
+    N, H, W, C = dx.shape
+    OH, OW = dout.shape[1], dout.shape[2]
     for t in prange(T):
         for n in range(t * N // T, (t + 1) * N // T):
             d = dx[n].reshape(H * W, C) # pixels as rows: the arg-max is the row
@@ -96,25 +115,18 @@ def maxpool2d_forward(x, pool_size=(2, 2), strides=None, padding='valid'):
 
 def maxpool2d_backward(dout, arg, x_shape):
     "Gradient of max pooling: dout routed to the recorded arg-max positions."
-    if dout.shape != arg.shape: raise ValueError(f"maxpool2d_backward: dout {dout.shape} does not match the forward output {arg.shape}")
+    if dout.shape != arg.shape:
+        raise ValueError(f"maxpool2d_backward: dout {dout.shape} does not match the forward output "
+                         f"{arg.shape}")
     dx = np.empty(x_shape, dout.dtype)
     maxpool_bwd_kernel(np.ascontiguousarray(dout), arg, dx, n_chunks(x_shape[0]))
     return dx
 
-def _pool_setup(x, pool_size, strides, padding, what):
-    "Validate a pooling call; returns N, C and (PH, PW, sh, sw, pad_top, pad_left, OH, OW)."
-    (PH, PW), (sh, sw), padding = pool_params(pool_size, strides, padding, what)
-    if x.ndim != 4: raise ValueError(f"{what}: expected a 4-D input (N, H, W, C), received shape {x.shape}")
-    N, H, W, C = x.shape
-    if padding == 'valid' and (PH > H or PW > W):
-        raise ValueError(f"{what}: pool {PH}×{PW} is larger than the input {H}×{W} (padding 'valid')")
-    OH, OW, pt, _, pl, _ = conv_output_shape(H, W, PH, PW, (sh, sw), padding)
-    return N, C, (PH, PW, sh, sw, pt, pl, OH, OW)
-
 # %% ../nbs/07_sampling.ipynb #60e40b59
 def _pool_sum_loops(x, PH, PW, sh, sw, pt, pl, out, scale_by_count, T):
-    "Sum (or mean, dividing by the in-image count) of each window: average pooling, and upsampling's backward."
-    N, H, W, C = x.shape; OH, OW = out.shape[1], out.shape[2]
+    "Sum (or mean: divided by the in-image count) of each window: average pooling, and upsampling's backward."
+    N, H, W, C = x.shape
+    OH, OW = out.shape[1], out.shape[2]
     for t in prange(T):
         for n in range(t * N // T, (t + 1) * N // T):
             for i in range(OH):
@@ -129,9 +141,11 @@ def _pool_sum_loops(x, PH, PW, sh, sw, pt, pl, out, scale_by_count, T):
                         inv = 1.0 / ((h1 - h0) * (v1 - v0))
                         for c in range(C): out[n, i, j, c] *= inv
 
+# %% ../nbs/07_sampling.ipynb #e9868301
 def _pool_scatter_loops(dout, PH, PW, sh, sw, pt, pl, dx, scale_by_count, T):
-    "Scatter each window's value onto its pixels (divided by the count): average pooling's backward, and upsampling."
-    N, H, W, C = dx.shape; OH, OW = dout.shape[1], dout.shape[2]
+    "Scatter each window's value (divided by its count) onto its pixels: avg-pool backward, upsampling."
+    N, H, W, C = dx.shape
+    OH, OW = dout.shape[1], dout.shape[2]
     for t in prange(T):
         for n in range(t * N // T, (t + 1) * N // T):
             dx[n] = 0
@@ -163,10 +177,12 @@ def avgpool2d_backward(dout, x_shape, pool_size=(2, 2), strides=None, padding='v
     pool_scatter_kernel(np.ascontiguousarray(dout), PH, PW, sh, sw, pt, pl, dx, True, n_chunks(x_shape[0]))
     return dx
 
+# %% ../nbs/07_sampling.ipynb #60a4bb38
 def upsample2d_forward(x, size=(2, 2)):
     "Nearest-neighbour upsampling: each pixel becomes a size[0]×size[1] block (the scatter kernel, unscaled)."
     sh, sw = to_pair(size, 'upsample2d: size')
-    if x.ndim != 4: raise ValueError(f"upsample2d: expected a 4-D input (N, H, W, C), received shape {x.shape}")
+    if x.ndim != 4:
+        raise ValueError(f"upsample2d: expected a 4-D input (N, H, W, C), received shape {x.shape}")
     N, H, W, C = x.shape
     out = np.empty((N, H * sh, W * sw, C), x.dtype)
     pool_scatter_kernel(np.ascontiguousarray(x), sh, sw, sh, sw, 0, 0, out, False, n_chunks(N))
@@ -188,20 +204,26 @@ class _Pool2D(Layer):
                  padding:str='valid', # 'valid' or 'same'
                  **kwargs):
         name = kwargs.get('name') or type(self).__name__
-        self.pool_size, self.strides, self.padding = pool_params(pool_size, strides, padding, f"Layer {name!r}")
+        pp = pool_params(pool_size, strides, padding, f"Layer {name!r}")
+        self.pool_size, self.strides, self.padding = pp
         self._cache = None
         super().__init__(**kwargs)
     input_ndim = 4
     def build(self, input_shape):
         self.check_rank(input_shape)
-        if self.padding == 'valid' and (self.pool_size[0] > input_shape[1] or self.pool_size[1] > input_shape[2]):
-            raise ValueError(f"Layer {self.name!r}: pool {self.pool_size} is larger than the input {tuple(input_shape[1:3])} with padding 'valid'")
+        (PH, PW), (H, W) = self.pool_size, input_shape[1:3]
+        if self.padding == 'valid' and (PH > H or PW > W):
+            raise ValueError(f"Layer {self.name!r}: pool {self.pool_size} is larger than the input "
+                             f"{tuple(input_shape[1:3])} with padding 'valid'")
         super().build(input_shape)
     def compute_output_shape(self, s):
-        return (s[0],) + conv_output_shape(s[1], s[2], *self.pool_size, self.strides, self.padding)[:2] + (s[3],)
+        OH, OW = conv_output_shape(s[1], s[2], *self.pool_size, self.strides, self.padding)[:2]
+        return (s[0], OH, OW, s[3])
     def get_config(self):
-        return dict(Layer.get_config(self), pool_size=list(self.pool_size), strides=list(self.strides), padding=self.padding)
+        return dict(Layer.get_config(self), pool_size=list(self.pool_size), strides=list(self.strides),
+                    padding=self.padding)
 
+# %% ../nbs/07_sampling.ipynb #bf2cd661
 @register_layer
 class MaxPooling2D(_Pool2D):
     "Max over each pool_size window."
@@ -232,11 +254,15 @@ MaxPool2D, AvgPool2D = MaxPooling2D, AveragePooling2D
 @register_layer
 class UpSampling2D(Layer):
     "Repeat each pixel size[0]×size[1] times (nearest-neighbour upsampling)."
-    def __init__(self, size=(2, 2), interpolation:str='nearest', **kwargs):
+    def __init__(self, size=(2, 2), # int or (sh, sw): the block each pixel becomes
+                 interpolation:str='nearest', # the only one dl2 implements
+                 **kwargs):
         name = kwargs.get('name') or 'up_sampling2d'
         if interpolation != 'nearest':
-            raise ValueError(f"Layer {name!r}: interpolation must be 'nearest' (the only one dl2 implements), received {interpolation!r}")
-        self.size, self.interpolation, self._cache = to_pair(size, f"Layer {name!r}: size"), interpolation, None
+            raise ValueError(f"Layer {name!r}: interpolation must be 'nearest' (the only one dl2 "
+                             f"implements), received {interpolation!r}")
+        self.size, self.interpolation = to_pair(size, f"Layer {name!r}: size"), interpolation
+        self._cache = None
         super().__init__(**kwargs)
     input_ndim = 4
     def compute_output_shape(self, s): return (s[0], s[1] * self.size[0], s[2] * self.size[1], s[3])
@@ -248,8 +274,10 @@ class UpSampling2D(Layer):
         dout = self._check_dout(dout, lambda: self._cache)
         self.grads = []
         return upsample2d_backward(dout, self.size)
-    def get_config(self): return dict(Layer.get_config(self), size=list(self.size), interpolation=self.interpolation)
+    def get_config(self):
+        return dict(Layer.get_config(self), size=list(self.size), interpolation=self.interpolation)
 
+# %% ../nbs/07_sampling.ipynb #98196808
 @register_layer
 class GlobalAveragePooling2D(Layer):
     "Mean over the H and W axes: (N, H, W, C) -> (N, C)."
