@@ -1,4 +1,4 @@
-"""What training minimises: mean squared error and the three cross-entropies, each with the gradient that starts backpropagation, stable for any logit.
+"""What training minimises: mean squared error and three cross-entropies, each with its gradient.
 
 Docs: https://dl2-book.github.io/dl2/losses.html.md"""
 
@@ -15,19 +15,29 @@ __all__ = ['EPSILON', 'LOSSES', 'Loss', 'MeanSquaredError', 'BinaryCrossentropy'
 
 # %% ../nbs/02_losses.ipynb #acecb4b1
 class Loss:
-    "Base class: `loss(y_true, y_pred)` is the batch mean, `loss.gradient(y_true, y_pred)` its derivative w.r.t. y_pred."
+    "Base class: `loss(y_true, y_pred)` is the batch mean, `loss.gradient(y_true, y_pred)` its derivative."
     name = 'loss'
-    def __init__(self, from_logits:bool=False): self.from_logits = from_logits
+    def __init__(self,
+                 from_logits:bool=False, # `y_pred` holds logits rather than probabilities
+                ):
+        self.from_logits = from_logits
+
     def _check(self, y_true, y_pred):
+        "Cast both to y_pred's float dtype and check that their shapes match."
         y_pred = np.asarray(y_pred)
         if not np.issubdtype(y_pred.dtype, np.floating): y_pred = y_pred.astype(np.float32)
         y_true = np.asarray(y_true, dtype=y_pred.dtype)
         if y_true.ndim == y_pred.ndim - 1 and y_pred.shape[-1] == 1: y_true = y_true[..., None]
         if y_true.shape != y_pred.shape:
-            raise ValueError(f"{type(self).__name__}: y_true and y_pred must have the same shape, received {y_true.shape} and {y_pred.shape}")
+            raise ValueError(f"{type(self).__name__}: y_true and y_pred must have the same shape, "
+                             f"received {y_true.shape} and {y_pred.shape}")
         return y_true, y_pred
-    def __call__(self, y_true, y_pred) -> float: return float(self.per_sample(*self._check(y_true, y_pred)).mean())
+
+    def __call__(self, y_true, y_pred) -> float:
+        return float(self.per_sample(*self._check(y_true, y_pred)).mean())
     def gradient(self, y_true, y_pred): return self.grad(*self._check(y_true, y_pred))
+    def per_sample(self, y, p): raise NotImplementedError  # the loss of each sample, shape (N,)
+    def grad(self, y, p): raise NotImplementedError        # d(batch mean)/dp, the shape of p
     def get_config(self): return dict(from_logits=self.from_logits)
     def __repr__(self): return f"{type(self).__name__}(from_logits={self.from_logits})"
 
@@ -66,8 +76,9 @@ def logsumexp(z, axis=-1):
     m = z.max(axis=axis, keepdims=True)
     return (m + np.log(np.exp(z - m).sum(axis=axis, keepdims=True))).squeeze(axis)
 
+# %% ../nbs/02_losses.ipynb #c02cce01
 class CategoricalCrossentropy(Loss):
-    "Cross-entropy with one-hot targets, on probabilities or on logits (from_logits=True)."
+    "Cross-entropy with one-hot or soft targets, on probabilities or on logits (from_logits=True)."
     name = 'categorical_crossentropy'
     def per_sample(self, y, p):
         if self.from_logits: return y.sum(-1) * logsumexp(p) - (y * p).sum(-1)
@@ -76,7 +87,8 @@ class CategoricalCrossentropy(Loss):
     def grad(self, y, p):
         n = len(p)
         if self.from_logits: return (softmax(p) * y.sum(-1, keepdims=True) - y) / n
-        s = p.sum(-1, keepdims=True); q = p / s
+        s = p.sum(-1, keepdims=True)
+        q = p / s
         dq = np.where((q > EPSILON) & (q < 1 - EPSILON), -y / np.clip(q, EPSILON, 1 - EPSILON), 0)
         return ((dq - (dq * q).sum(-1, keepdims=True)) / s / n).astype(p.dtype)
 
@@ -85,18 +97,22 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
     "Categorical cross-entropy with integer labels of shape (N,) or (N, 1)."
     name = 'sparse_categorical_crossentropy'
     def _check(self, y_true, y_pred):
-        y_pred = np.asarray(y_pred)
-        y_true = np.asarray(y_true)
+        "Check the labels against y_pred's classes and turn them into one-hot rows."
+        y_pred, y_true = np.asarray(y_pred), np.asarray(y_true)
+        cls = type(self).__name__
         if y_pred.ndim != 2:
-            raise ValueError(f"{type(self).__name__}: y_pred must be 2-D (N, classes), received shape {y_pred.shape}")
+            raise ValueError(f"{cls}: y_pred must be 2-D (N, classes), received shape {y_pred.shape}")
         if y_true.ndim == 2 and y_true.shape[1] == 1: y_true = y_true[:, 0]
         if y_true.shape != y_pred.shape[:1]:
-            raise ValueError(f"{type(self).__name__}: expected labels of shape ({y_pred.shape[0]},), received {y_true.shape}")
-        if y_true.size and (not np.all(np.mod(y_true, 1) == 0) or y_true.min() < 0 or y_true.max() >= y_pred.shape[1]):
-            raise ValueError(f"{type(self).__name__}: labels must be integers in [0, {y_pred.shape[1]}), received values in [{y_true.min()}, {y_true.max()}]")
-        onehot = np.zeros(y_pred.shape, dtype=y_pred.dtype if np.issubdtype(y_pred.dtype, np.floating) else np.float32)
+            raise ValueError(f"{cls}: expected labels of shape ({y_pred.shape[0]},), received {y_true.shape}")
+        K = y_pred.shape[1]
+        if y_true.size and (not np.all(np.mod(y_true, 1) == 0) or y_true.min() < 0 or y_true.max() >= K):
+            raise ValueError(f"{cls}: labels must be integers in [0, {K}), "
+                             f"received values in [{y_true.min()}, {y_true.max()}]")
+        dtype = y_pred.dtype if np.issubdtype(y_pred.dtype, np.floating) else np.float32
+        onehot = np.zeros(y_pred.shape, dtype=dtype)
         onehot[np.arange(len(y_true)), y_true.astype(np.int64)] = 1
-        return onehot, y_pred.astype(onehot.dtype, copy=False)
+        return onehot, y_pred.astype(dtype, copy=False)
 
 # %% ../nbs/02_losses.ipynb #4ab40147
 LOSSES = {'mse': MeanSquaredError, 'mean_squared_error': MeanSquaredError,
@@ -116,5 +132,6 @@ def serialize(loss:Loss) -> dict:
 def deserialize(d:dict) -> Loss:
     "Rebuild a loss from `serialize`'s output."
     classes = {c.__name__: c for c in set(LOSSES.values())}
-    if d.get('class_name') not in classes: raise ValueError(f"Unknown loss class {d.get('class_name')!r}; expected one of {sorted(classes)}")
+    if d.get('class_name') not in classes:
+        raise ValueError(f"Unknown loss class {d.get('class_name')!r}; expected one of {sorted(classes)}")
     return classes[d['class_name']](**d.get('config', {}))
