@@ -32,7 +32,8 @@ def batchnorm_naive(x, gamma, beta, eps=1e-3):
 def batchnorm_backward_staged(dout, cache):
     "Backward through the graph, one node at a time (the derivation, transcribed)."
     xc, var, inv, xhat, gamma = cache
-    d = dout.reshape(xhat.shape); M = xhat.shape[0]
+    d = dout.reshape(xhat.shape)
+    M = xhat.shape[0]
     dbeta, dgamma = d.sum(0), (d * xhat).sum(0)
     dxhat = gamma * d
     dxc = inv * dxhat
@@ -45,9 +46,10 @@ def batchnorm_backward_staged(dout, cache):
 
 # %% ../nbs/08_batchnorm.ipynb #09536f7b
 def batchnorm_backward_closed(dout, cache):
-    "The simplified backward: dx = (gamma/sigma) (dout - mean(dout) - xhat mean(dout xhat))."
+    "The simplified backward: dx = gamma * inv * (dout - mean(dout) - xhat * mean(dout * xhat))."
     xc, var, inv, xhat, gamma = cache
-    d = dout.reshape(xhat.shape); M = xhat.shape[0]
+    d = dout.reshape(xhat.shape)
+    M = xhat.shape[0]
     dbeta, dgamma = d.sum(0), (d * xhat).sum(0)
     dx = (gamma * inv) * (d - dbeta / M - xhat * (dgamma / M))
     return dx.reshape(dout.shape), dgamma, dbeta
@@ -59,7 +61,9 @@ def _bn_sums_loops(x2, T, out):
     for t in prange(T):
         for i in range(t * M // T, (t + 1) * M // T):
             for f in range(F):
-                v = x2[i, f]; out[t, 0, f] += v; out[t, 1, f] += v * v
+                v = x2[i, f]
+                out[t, 0, f] += v
+                out[t, 1, f] += v * v
 
 def _bn_apply_loops(x2, mu, scale, shift, T, y2):
     "y = (x - mu) * scale + shift, rowwise (scale = gamma * inv)."
@@ -68,13 +72,16 @@ def _bn_apply_loops(x2, mu, scale, shift, T, y2):
         for i in range(t * M // T, (t + 1) * M // T):
             for f in range(F): y2[i, f] = (x2[i, f] - mu[f]) * scale[f] + shift[f]
 
+# %% ../nbs/08_batchnorm.ipynb #9214ee68
 def _bn_bwd_sums_loops(d2, x2, mu, inv, T, out):
     "Per-chunk sums of dout and dout * xhat."
     M, F = x2.shape
     for t in prange(T):
         for i in range(t * M // T, (t + 1) * M // T):
             for f in range(F):
-                v = d2[i, f]; out[t, 0, f] += v; out[t, 1, f] += v * (x2[i, f] - mu[f]) * inv[f]
+                v = d2[i, f]
+                out[t, 0, f] += v
+                out[t, 1, f] += v * (x2[i, f] - mu[f]) * inv[f]
 
 def _bn_dx_loops(d2, x2, mu, inv, k, mean_d, mean_dxhat, T, dx2):
     "dx = k * (dout - mean(dout) - xhat * mean(dout xhat)), k = gamma * inv."
@@ -93,8 +100,10 @@ bn_dx_kernel = njit(parallel=True, cache=True)(_bn_dx_loops)
 def _rows(a): return np.ascontiguousarray(a).reshape(-1, a.shape[-1])
 
 def batchnorm_forward(x, gamma, beta, eps=1e-3):
-    "Training-mode batch norm over all axes but the last: returns (out, mu, var, inv) (biased batch variance)."
-    x2 = _rows(x); M, F = x2.shape; T = n_chunks(M)
+    "Training-mode batch norm over all axes but the last: (out, mu, var, inv), var the biased batch variance."
+    x2 = _rows(x)
+    M, F = x2.shape
+    T = n_chunks(M)
     sums = np.zeros((T, 2, F))
     bn_sums_kernel(x2, T, sums)
     s = sums.sum(0)
@@ -106,23 +115,30 @@ def batchnorm_forward(x, gamma, beta, eps=1e-3):
     bn_apply_kernel(x2, mu.astype(dt), (gamma * inv).astype(dt), beta.astype(dt), T, y2)
     return y2.reshape(x.shape), mu, var, inv
 
+# %% ../nbs/08_batchnorm.ipynb #fbfe7767
 def batchnorm_inference(x, gamma, beta, moving_mean, moving_var, eps=1e-3):
     "Inference-mode batch norm with the moving statistics."
-    x2 = _rows(x); inv = 1.0 / np.sqrt(moving_var.astype(np.float64) + eps)
+    x2 = _rows(x)
+    inv = 1.0 / np.sqrt(moving_var.astype(np.float64) + eps)
     y2 = np.empty_like(x2)
-    bn_apply_kernel(x2, moving_mean.astype(x.dtype), (gamma * inv).astype(x.dtype), beta.astype(x.dtype), n_chunks(len(x2)), y2)
+    dt = x.dtype
+    scale, shift = (gamma * inv).astype(dt), beta.astype(dt)
+    bn_apply_kernel(x2, moving_mean.astype(dt), scale, shift, n_chunks(len(x2)), y2)
     return y2.reshape(x.shape)
 
 def batchnorm_backward(dout, x, gamma, mu, inv):
     "Closed-form gradients (dx, dgamma, dbeta) of training-mode batch norm."
-    x2, d2 = _rows(x), _rows(dout.astype(x.dtype, copy=False)); M, F = x2.shape; T = n_chunks(M)
+    x2, d2 = _rows(x), _rows(dout.astype(x.dtype, copy=False))
+    M, F = x2.shape
+    T = n_chunks(M)
     sums = np.zeros((T, 2, F))
     dt = x.dtype
     mu_, inv_ = mu.astype(dt), inv.astype(dt)
     bn_bwd_sums_kernel(d2, x2, mu_, inv_, T, sums)
     dbeta, dgamma = sums.sum(0)
     dx2 = np.empty_like(x2)
-    bn_dx_kernel(d2, x2, mu_, inv_, (gamma * inv).astype(dt), (dbeta / M).astype(dt), (dgamma / M).astype(dt), T, dx2)
+    k, mean_d, mean_dxhat = (gamma * inv).astype(dt), (dbeta / M).astype(dt), (dgamma / M).astype(dt)
+    bn_dx_kernel(d2, x2, mu_, inv_, k, mean_d, mean_dxhat, T, dx2)
     return dx2.reshape(x.shape), dgamma.astype(dt), dbeta.astype(dt)
 
 # %% ../nbs/08_batchnorm.ipynb #63213afc
@@ -136,16 +152,22 @@ class BatchNormalization(Layer):
                  scale:bool=True, # learn gamma
                  **kwargs):
         name = kwargs.get('name') or 'batch_normalization'
-        if axis not in (-1,) and not isinstance(axis, int): raise ValueError(f"Layer {name!r}: axis must be an int, received {axis!r}")
-        if not 0 <= momentum < 1: raise ValueError(f"Layer {name!r}: momentum must be in [0, 1), received {momentum!r}")
-        self.axis, self.momentum, self.epsilon, self.center, self.scale = axis, float(momentum), float(epsilon), center, scale
+        if axis not in (-1,) and not isinstance(axis, int):
+            raise ValueError(f"Layer {name!r}: axis must be an int, received {axis!r}")
+        if not 0 <= momentum < 1:
+            raise ValueError(f"Layer {name!r}: momentum must be in [0, 1), received {momentum!r}")
+        self.axis, self.momentum, self.epsilon = axis, float(momentum), float(epsilon)
+        self.center, self.scale = center, scale
         self._cache = None
         super().__init__(**kwargs)
 
     def build(self, input_shape):
         if self.axis not in (-1, len(input_shape) - 1):
-            raise ValueError(f"Layer {self.name!r}: only the last axis can be normalized (axis=-1 or {len(input_shape) - 1}), received axis={self.axis}")
-        if len(input_shape) < 2: raise ValueError(f"Layer {self.name!r}: expected at least 2-D input, received shape {shape_str(input_shape)}")
+            raise ValueError(f"Layer {self.name!r}: only the last axis can be normalized "
+                             f"(axis=-1 or {len(input_shape) - 1}), received axis={self.axis}")
+        if len(input_shape) < 2:
+            raise ValueError(f"Layer {self.name!r}: expected at least 2-D input, "
+                             f"received shape {shape_str(input_shape)}")
         super().build(input_shape)
         F = input_shape[-1]
         if self.scale: self.gamma = self.add_weight('gamma', (F,), 'ones')
@@ -156,8 +178,11 @@ class BatchNormalization(Layer):
 # %% ../nbs/08_batchnorm.ipynb #e197d1b0
 @patch
 def _gb(self:BatchNormalization):
+    "gamma and beta, or ones and zeros where the layer does not learn them."
     F = self.moving_mean.shape[0]
-    return (self.gamma if self.scale else np.ones(F, self.dtype)), (self.beta if self.center else np.zeros(F, self.dtype))
+    gamma = self.gamma if self.scale else np.ones(F, self.dtype)
+    beta = self.beta if self.center else np.zeros(F, self.dtype)
+    return gamma, beta
 
 @patch
 def forward(self:BatchNormalization, x, training=False):
@@ -172,6 +197,7 @@ def forward(self:BatchNormalization, x, training=False):
     self._cache = (x, mu, inv)
     return out
 
+# %% ../nbs/08_batchnorm.ipynb #81590ad3
 @patch
 def backward(self:BatchNormalization, dout):
     dout = self._check_dout(dout, lambda: self._cache[0].shape)
@@ -182,17 +208,21 @@ def backward(self:BatchNormalization, dout):
 
 @patch
 def get_config(self:BatchNormalization):
-    return dict(Layer.get_config(self), axis=self.axis, momentum=self.momentum, epsilon=self.epsilon, center=self.center, scale=self.scale)
+    return dict(Layer.get_config(self), axis=self.axis, momentum=self.momentum, epsilon=self.epsilon,
+                center=self.center, scale=self.scale)
 
 # %% ../nbs/08_batchnorm.ipynb #95afe2d8
 @register_layer
 class Dropout(Layer):
     "Inverted dropout: zero a fraction `rate` of the inputs in training and scale the rest by 1/(1-rate)."
-    def __init__(self, rate:float, seed=None, **kwargs):
+    def __init__(self, rate:float, # probability of zeroing each input, in [0, 1)
+                 seed=None, # the layer's own generator; None uses dl2's shared one
+                 **kwargs):
         name = kwargs.get('name') or 'dropout'
         if not 0 <= rate < 1: raise ValueError(f"Layer {name!r}: rate must be in [0, 1), received {rate!r}")
         self.rate, self.seed = float(rate), seed
-        self._rng, self._cache = (np.random.default_rng(seed) if seed is not None else None), None
+        self._rng = np.random.default_rng(seed) if seed is not None else None
+        self._cache = None
         super().__init__(**kwargs)
     def forward(self, x, training=False):
         if not training:
