@@ -1,4 +1,4 @@
-"""The classic convolutional network, a training recipe, and the `dl2-train` command that trains it on CIFAR-10 in minutes instead of the original project's hour and a half.
+"""The classic convolutional network, two augmentation layers, a training recipe judged on a validation split, and the `dl2-train` command.
 
 Docs: https://dl2-book.github.io/dl2/lenet5.html.md"""
 
@@ -6,12 +6,17 @@ Docs: https://dl2-book.github.io/dl2/lenet5.html.md"""
 
 # %% ../nbs/11_lenet5.ipynb #9ec43750
 from __future__ import annotations
-import argparse, json, os, sys, time
+import argparse, json, sys, time
 from pathlib import Path
 import numpy as np
 from numba import njit, prange
-import dl2
-from .core import Layer, register_layer, get_rng, shape_str, n_chunks
+from .core import Layer, register_layer, get_rng, set_seed
+from .dense import Dense, Flatten
+from .conv import Conv2D
+from .sampling import MaxPooling2D
+from .losses import SparseCategoricalCrossentropy
+from .optim import OPTIMIZERS, get as get_optimizer
+from .model import Input, Sequential, LearningRateScheduler
 from .data import load_cifar10, load_mnist, DatasetError
 
 # %% auto #0
@@ -22,11 +27,13 @@ __all__ = ['shift_kernel', 'flip_kernel', 'DEFAULTS', 'LeNet5', 'RandomFlip', 'R
 def LeNet5(input_shape=(32, 32, 3), # one image, channels last
            num_classes:int=10):
     "The classic LeNet-5: conv 6@5×5, pool, conv 16@5×5, pool, dense 120, 84, num_classes (logits)."
-    return dl2.Sequential([dl2.Input(input_shape), dl2.Conv2D(6, 5, activation='relu'), dl2.MaxPooling2D(2),
-                           dl2.Conv2D(16, 5, activation='relu'), dl2.MaxPooling2D(2), dl2.Flatten(),
-                           dl2.Dense(120, activation='relu'), dl2.Dense(84, activation='relu'), dl2.Dense(num_classes)], name='lenet5')
+    return Sequential([Input(input_shape),
+                       Conv2D(6, 5, activation='relu'), MaxPooling2D(2),
+                       Conv2D(16, 5, activation='relu'), MaxPooling2D(2), Flatten(),
+                       Dense(120, activation='relu'), Dense(84, activation='relu'), Dense(num_classes)],
+                      name='lenet5')
 
-# %% ../nbs/11_lenet5.ipynb #360adb36
+# %% ../nbs/11_lenet5.ipynb #b0cbf19c
 def _shift_loops(x, dy, dx, out):
     "out[n] = x[n] shifted by (dy[n], dx[n]) pixels, zero-filled."
     N, H, W, C = x.shape
@@ -52,103 +59,155 @@ def _flip_loops(x, flip, out):
 shift_kernel = njit(parallel=True, cache=True)(_shift_loops)
 flip_kernel = njit(parallel=True, cache=True)(_flip_loops)
 
+# %% ../nbs/11_lenet5.ipynb #8ba4f83d
 class _Augmentation(Layer):
     "Base of the image augmentation layers: 4-D inputs, no weights, a seeded generator of their own or dl2's."
-    def __init__(self, seed=None, **kwargs):
-        self.seed, self._rng, self._cache = seed, (np.random.default_rng(seed) if seed is not None else None), None
-        super().__init__(**kwargs)
     input_ndim = 4
+    def __init__(self, seed=None, **kwargs):
+        self.seed, self._cache = seed, None
+        self._rng = np.random.default_rng(seed) if seed is not None else None
+        super().__init__(**kwargs)
 
 @register_layer
 class RandomFlip(_Augmentation):
     "Flip each image left-right with probability 1/2 in training; the identity in inference."
     def __init__(self, mode:str='horizontal', seed=None, **kwargs):
-        if mode != 'horizontal': raise ValueError(f"RandomFlip: only mode='horizontal' is implemented, received {mode!r}")
+        if mode != 'horizontal':
+            raise ValueError(f"RandomFlip: only mode='horizontal' is implemented, received {mode!r}")
         self.mode = mode
         super().__init__(seed, **kwargs)
     def forward(self, x, training=False):
-        if not training: self._cache = None; return x
+        self._cache = None
+        if not training: return x
         flip = (self._rng or get_rng()).random(len(x)) < 0.5
-        self._cache = flip
-        out = np.empty_like(x); flip_kernel(x, flip, out)
+        self._cache = (flip, x.shape)
+        out = np.empty_like(x)
+        flip_kernel(x, flip, out)
         return out
     def backward(self, dout):
-        dout = self._check_dout(dout, lambda: dout.shape); self.grads = []
-        out = np.empty_like(dout); flip_kernel(np.ascontiguousarray(dout), self._cache, out)
+        dout = self._check_dout(dout, lambda: self._cache[1])
+        self.grads = []
+        out = np.empty_like(dout)
+        flip_kernel(np.ascontiguousarray(dout), self._cache[0], out)   # a flip is its own adjoint
         return out
-    def get_config(self): return dict(Layer.get_config(self), mode=self.mode, seed=self.seed)
+    def get_config(self): return dict(super().get_config(), mode=self.mode, seed=self.seed)
 
+# %% ../nbs/11_lenet5.ipynb #a2d24383
 @register_layer
 class RandomTranslation(_Augmentation):
-    "Shift each image by a random whole number of pixels in [-max_shift, max_shift] per axis (zero fill) in training."
+    "Shift each image by whole pixels in [-max_shift, max_shift] along each axis (zero fill) in training."
     def __init__(self, max_shift:int=2, seed=None, **kwargs):
-        if int(max_shift) < 0: raise ValueError(f"RandomTranslation: max_shift must be >= 0, received {max_shift!r}")
+        if int(max_shift) < 0:
+            raise ValueError(f"RandomTranslation: max_shift must be >= 0, received {max_shift!r}")
         self.max_shift = int(max_shift)
         super().__init__(seed, **kwargs)
     def forward(self, x, training=False):
-        if not training or self.max_shift == 0: self._cache = (None, None) if training else None; return x
-        rng = self._rng or get_rng()
-        dy, dx = rng.integers(-self.max_shift, self.max_shift + 1, (2, len(x))).astype(np.int64)
-        out = np.empty_like(x); shift_kernel(x, dy, dx, out)
-        self._cache = (dy, dx)
+        self._cache = None
+        if not training: return x
+        dy, dx = (self._rng or get_rng()).integers(-self.max_shift, self.max_shift + 1, (2, len(x)))
+        self._cache = (dy, dx, x.shape)
+        out = np.empty_like(x)
+        shift_kernel(x, dy, dx, out)
         return out
     def backward(self, dout):
-        dout = self._check_dout(dout, lambda: dout.shape); self.grads = []
-        dy, dx = self._cache
-        if dy is None: return dout
-        out = np.empty_like(dout); shift_kernel(np.ascontiguousarray(dout), -dy, -dx, out)
+        dout = self._check_dout(dout, lambda: self._cache[2])
+        self.grads = []
+        dy, dx, _ = self._cache
+        out = np.empty_like(dout)
+        shift_kernel(np.ascontiguousarray(dout), -dy, -dx, out)   # the adjoint: the opposite shift
         return out
-    def get_config(self): return dict(Layer.get_config(self), max_shift=self.max_shift, seed=self.seed)
+    def get_config(self): return dict(super().get_config(), max_shift=self.max_shift, seed=self.seed)
 
-# %% ../nbs/11_lenet5.ipynb #0a8e0331
-DEFAULTS = dict(model='lenet5', dataset='cifar10', epochs=40, batch_size=64, optimizer='adam', lr=2e-3, out='runs/lenet5-cifar10', seed=0)
-
-def cosine_schedule(lr:float, epochs:int, final:float=0.02):
+# %% ../nbs/11_lenet5.ipynb #82c73382
+def cosine_schedule(lr:float, # the peak (first-epoch) learning rate
+                    epochs:int, # the number of epochs; the last one gets final * lr
+                    final:float=0.02):
     "Learning rate for each epoch: a half cosine from lr down to final*lr at the last epoch."
-    return lambda epoch, _=None: lr * (final + (1 - final) * 0.5 * (1 + np.cos(np.pi * epoch / max(epochs - 1, 1))))
+    def schedule(epoch, _=None):
+        return lr * (final + (1 - final) * 0.5 * (1 + np.cos(np.pi * epoch / max(epochs - 1, 1))))
+    return schedule
+
+# %% ../nbs/11_lenet5.ipynb #1c0588a5
+DEFAULTS = dict(model='lenet5', dataset='cifar10', epochs=40, batch_size=64, optimizer='adam', lr=2e-3,
+                val_size=5000, out='runs/lenet5-cifar10', seed=0)
 
 def load_dataset(name, data_dir=None):
-    "((x_train, y_train), (x_test, y_test)) as float32 images in [0, 1] with a channel axis, and integer labels."
+    "((x_train, y_train), (x_test, y_test)): float32 images in [0, 1] with a channel axis, integer labels."
     (x, y), (xt, yt) = (load_cifar10 if name == 'cifar10' else load_mnist)(data_dir)
     if x.ndim == 3: x, xt = x[..., None], xt[..., None]
-    return (x.astype(np.float32) / 255, y.astype(np.int64)), (xt.astype(np.float32) / 255, yt.astype(np.int64))
+    scale = lambda images: images.astype(np.float32) / 255
+    return (scale(x), y.astype(np.int64)), (scale(xt), yt.astype(np.int64))
 
-def build(model:str, input_shape, num_classes=10, augment=True, seed=0):
+def _check_settings(dataset, epochs, batch_size, lr):
+    if dataset not in ('cifar10', 'mnist'):
+        raise ValueError(f"unknown dataset {dataset!r}; available: ['cifar10', 'mnist']")
+    if int(epochs) < 1 or int(batch_size) < 1:
+        raise ValueError(f"epochs and batch size must be positive, received {epochs} and {batch_size}")
+    if not lr > 0: raise ValueError(f"learning rate must be positive, received {lr}")
+
+# %% ../nbs/11_lenet5.ipynb #37a9a0f0
+def build(model:str, # the network: only 'lenet5'
+          input_shape, # one image, channels last
+          num_classes:int=10,
+          augment:bool=True, # random shifts, and flips for colour images, in front of the network
+          seed:int=0): # seed of the augmentation layers
     "The network to train: LeNet-5, behind the augmentation layers when `augment`."
     if model != 'lenet5': raise ValueError(f"unknown model {model!r}; available: ['lenet5']")
     net = LeNet5(input_shape, num_classes)
     if not augment: return net
-    aug = [RandomFlip(seed=seed), RandomTranslation(2, seed=seed + 1)] if input_shape[-1] == 3 else [RandomTranslation(2, seed=seed + 1)]
-    return dl2.Sequential([dl2.Input(input_shape)] + aug + net.layers, name='lenet5')
+    aug = [RandomTranslation(2, seed=seed + 1)]
+    if input_shape[-1] == 3: aug.insert(0, RandomFlip(seed=seed))
+    return Sequential([Input(input_shape)] + aug + net.layers, name='lenet5')
 
-# %% ../nbs/11_lenet5.ipynb #e602507a
-def train(model='lenet5', dataset='cifar10', epochs=40, batch_size=64, optimizer='adam', lr=2e-3, out='runs/lenet5-cifar10',
-          seed=0, augment=True, data_dir=None, verbose=1):
-    "Train a model, evaluate it on the test set after each epoch, and write model.npz, history.png and metrics.json into `out`."
-    if dataset not in ('cifar10', 'mnist'): raise ValueError(f"unknown dataset {dataset!r}; available: ['cifar10', 'mnist']")
-    if int(epochs) < 1 or int(batch_size) < 1: raise ValueError(f"epochs and batch size must be positive, received {epochs} and {batch_size}")
-    if not lr > 0: raise ValueError(f"learning rate must be positive, received {lr}")
-    (x, y), (xt, yt) = load_dataset(dataset, data_dir)
-    dl2.set_seed(seed)
-    net = build(model, x.shape[1:], 10, augment, seed)
-    opt = dl2.optim.get(optimizer); opt.learning_rate = float(lr)
-    net.compile(opt, dl2.SparseCategoricalCrossentropy(from_logits=True))
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    h = net.fit(x, y, batch_size=batch_size, epochs=epochs, validation_data=(xt, yt), verbose=verbose,
-                callbacks=[dl2.LearningRateScheduler(cosine_schedule(lr, epochs))])
-    wall = time.perf_counter() - t0
-    test_loss, test_acc = net.evaluate(xt, yt, verbose=0)
+# %% ../nbs/11_lenet5.ipynb #80ec25b7
+def _write_run(out:Path, net, history, metrics):
+    "Write model.npz, metrics.json and history.png (training and validation curves) into `out`."
+    out.mkdir(parents=True, exist_ok=True)
     net.save(out / 'model.npz')
-    metrics = dict(model=model, dataset=dataset, epochs=epochs, batch_size=batch_size, optimizer=type(opt).__name__, lr=lr,
-                   augment=augment, seed=seed, params=net.count_params(), test_accuracy=test_acc, test_loss=test_loss,
-                   wall_time_s=round(wall, 2), samples_per_s=round(epochs * len(x) / wall), history=h.history)
     (out / 'metrics.json').write_text(json.dumps(metrics, indent=1))
     import matplotlib
     if 'matplotlib.pyplot' not in sys.modules: matplotlib.use('Agg')   # a command line run needs no display
-    fig = h.plot(); fig.suptitle(f"{model} on {dataset}: test accuracy {test_acc:.4f}"); fig.tight_layout()
+    import matplotlib.pyplot as plt
+    fig = history.plot()
+    val = f"validation accuracy {metrics['val_accuracy']:.4f}, " if metrics['val_size'] else ''
+    test = f"test accuracy {metrics['test_accuracy']:.4f}"
+    fig.suptitle(f"{metrics['model']} on {metrics['dataset']}: {val}{test}")
+    fig.tight_layout()
     fig.savefig(out / 'history.png', dpi=100)
-    import matplotlib.pyplot as plt; plt.close(fig)
+    plt.close(fig)
+
+# %% ../nbs/11_lenet5.ipynb #e602507a
+def train(model='lenet5', dataset='cifar10', # 'cifar10' or 'mnist'
+          epochs:int=40, batch_size:int=64,
+          optimizer='adam', # a name from dl2.optim.OPTIMIZERS
+          lr:float=2e-3, # peak learning rate (cosine decay to 2% of it)
+          val_size:int=5000, # the last val_size training images validate each epoch; 0: train on all
+          out='runs/lenet5-cifar10', # folder for model.npz, history.png and metrics.json
+          seed:int=0, augment:bool=True, data_dir=None, verbose:int=1):
+    "Train on the training set minus its validation split; evaluate the test set once, at the end."
+    _check_settings(dataset, epochs, batch_size, lr)
+    (x, y), (x_test, y_test) = load_dataset(dataset, data_dir)
+    if not 0 <= val_size < len(x):
+        raise ValueError(f"val_size must be at least 0 and leave images to train on: "
+                         f"the {dataset} training set has {len(x)}, received {val_size}")
+    k = len(x) - val_size
+    (x, y), val = (x[:k], y[:k]), ((x[k:], y[k:]) if val_size else None)
+    set_seed(seed)
+    net = build(model, x.shape[1:], 10, augment, seed)
+    opt = get_optimizer(optimizer)
+    net.compile(opt, SparseCategoricalCrossentropy(from_logits=True))
+    t0 = time.perf_counter()
+    h = net.fit(x, y, batch_size=batch_size, epochs=epochs, validation_data=val, verbose=verbose,
+                callbacks=[LearningRateScheduler(cosine_schedule(lr, epochs))])
+    wall = time.perf_counter() - t0
+    test_loss, test_acc = net.evaluate(x_test, y_test, verbose=0)   # the one look at the test set
+    last = lambda key: h.history[key][-1] if val else None
+    metrics = dict(model=model, dataset=dataset, epochs=epochs, batch_size=batch_size, lr=lr, augment=augment,
+                   seed=seed, optimizer=type(opt).__name__, params=net.count_params(),
+                   train_size=len(x), val_size=val_size, val_accuracy=last('val_accuracy'),
+                   val_loss=last('val_loss'), test_accuracy=test_acc, test_loss=test_loss,
+                   wall_time_s=round(wall, 2), samples_per_s=round(epochs * len(x) / wall), history=h.history)
+    _write_run(Path(out), net, h, metrics)
     return metrics
 
 # %% ../nbs/11_lenet5.ipynb #04c96204
@@ -156,14 +215,19 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message): self.exit(2, f"{self.prog}: error: {message}\n")
 
 def main(argv=None):
-    "Command line: dl2-train --model lenet5 --dataset cifar10 --epochs N --batch-size B --optimizer adam --lr X --out DIR"
-    p = _Parser(prog='dl2-train', description='Train LeNet-5 with dl2 and write the model, a history plot and metrics into --out.')
+    "Command line: dl2-train [--dataset D] [--epochs N] [--val-size N] [--lr X] [--out DIR] ... (see --help)."
+    p = _Parser(prog='dl2-train', description='Train LeNet-5 with dl2, validating on the last --val-size '
+                'training images; evaluate the test set once at the end; write the model, a history plot '
+                'and metrics into --out.')
     p.add_argument('--model', default=DEFAULTS['model'], choices=['lenet5'])
     p.add_argument('--dataset', default=DEFAULTS['dataset'], choices=['cifar10', 'mnist'])
     p.add_argument('--epochs', type=int, default=DEFAULTS['epochs'])
     p.add_argument('--batch-size', type=int, default=DEFAULTS['batch_size'])
-    p.add_argument('--optimizer', default=DEFAULTS['optimizer'], choices=sorted(dl2.optim.OPTIMIZERS))
-    p.add_argument('--lr', type=float, default=DEFAULTS['lr'], help='peak learning rate (cosine decay to 2%% of it)')
+    p.add_argument('--optimizer', default=DEFAULTS['optimizer'], choices=sorted(OPTIMIZERS))
+    p.add_argument('--lr', type=float, default=DEFAULTS['lr'],
+                   help='peak learning rate (cosine decay to 2%% of it)')
+    p.add_argument('--val-size', type=int, default=DEFAULTS['val_size'],
+                   help='hold out the last N training images to validate each epoch (0: train on all)')
     p.add_argument('--out', default=DEFAULTS['out'], help='output folder (created)')
     p.add_argument('--seed', type=int, default=DEFAULTS['seed'])
     p.add_argument('--no-augment', action='store_true', help='train without random flips and shifts')
@@ -172,13 +236,17 @@ def main(argv=None):
     if a.epochs < 1: p.error(f"--epochs must be at least 1, received {a.epochs}")
     if a.batch_size < 1: p.error(f"--batch-size must be at least 1, received {a.batch_size}")
     if not a.lr > 0: p.error(f"--lr must be positive, received {a.lr}")
+    if a.val_size < 0: p.error(f"--val-size must be at least 0, received {a.val_size}")
     try:
-        m = train(a.model, a.dataset, a.epochs, a.batch_size, a.optimizer, a.lr, a.out, a.seed, not a.no_augment, a.data_dir)
+        m = train(a.model, a.dataset, a.epochs, a.batch_size, a.optimizer, a.lr, a.val_size, a.out, a.seed,
+                  not a.no_augment, a.data_dir)
     except (DatasetError, ValueError, OSError) as e:
         p.exit(1, f"dl2-train: error: {' '.join(str(e).split())}\n")
     except KeyboardInterrupt:
         p.exit(130, "dl2-train: interrupted\n")
-    print(f"test accuracy {m['test_accuracy']:.4f} | training wall time {m['wall_time_s']:.1f} s ({m['samples_per_s']:,} samples/s) | wrote {a.out}/model.npz, history.png, metrics.json")
+    val = f"validation accuracy {m['val_accuracy']:.4f}" if m['val_size'] else "no validation split"
+    print(f"{val} | test accuracy {m['test_accuracy']:.4f} | training wall time {m['wall_time_s']:.1f} s "
+          f"({m['samples_per_s']:,} samples/s) | wrote {a.out}/model.npz, history.png, metrics.json")
     return 0
 
 # %% ../nbs/11_lenet5.ipynb #137b8ce7
