@@ -8,6 +8,7 @@ Docs: https://dl2-book.github.io/dl2/optim.html.md"""
 from __future__ import annotations
 import numpy as np
 from numba import njit, prange, get_num_threads
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['sgd_kernel', 'rmsprop_kernel', 'adagrad_kernel', 'OPTIMIZERS', 'sgd_update', 'rmsprop_update', 'adagrad_update',
@@ -88,70 +89,76 @@ def adam_kernel(p, g, m, v, lr, beta_1, beta_2, eps, t):
 # %% ../nbs/03_optim.ipynb #17bfc300
 class Optimizer:
     "Base optimizer: binds a list of arrays, checks gradients, counts steps; subclasses define `update`."
-    n_state = 0
-    def __init__(self, learning_rate:float=0.01, params=None, use_ema:bool=False, ema_momentum:float=0.99, ema_overwrite_frequency:int|None=None):
-        if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float, np.floating, np.integer)) or not learning_rate > 0:
-            raise ValueError(f"{type(self).__name__}: learning_rate must be a positive number, received {learning_rate!r} "
-                             "(the arrays to train go in params=..., as in Keras the learning rate comes first)")
-        if not 0 <= ema_momentum < 1: raise ValueError(f"{type(self).__name__}: ema_momentum must be in [0, 1), received {ema_momentum!r}")
-        if ema_overwrite_frequency is not None and not (isinstance(ema_overwrite_frequency, (int, np.integer)) and ema_overwrite_frequency > 0):
-            raise ValueError(f"{type(self).__name__}: ema_overwrite_frequency must be None or a positive integer, received {ema_overwrite_frequency!r}")
-        self.learning_rate, self.iterations = float(learning_rate), 0
+    n_state = 0  # per-parameter state arrays (momentum buffer, moving averages)
+    def __init__(self,
+                 learning_rate:float=0.01, # Step size, a positive number
+                 params:list|None=None, # The arrays to train, updated in place (or later, with `bind`)
+                 use_ema:bool=False, # Keep an exponential moving average of the parameters
+                 ema_momentum:float=0.99, # Its momentum m: average <- m * average + (1 - m) * parameter
+                 ema_overwrite_frequency:int|None=None, # Copy the averages into the parameters every k steps
+                ):
+        name, lr = type(self).__name__, learning_rate
+        if isinstance(lr, bool) or not isinstance(lr, (int, float, np.floating, np.integer)) or not lr > 0:
+            raise ValueError(f"{name}: learning_rate must be a positive number, received {lr!r} (the arrays to "
+                             "train go in params=..., as in Keras the learning rate comes first)")
+        if not 0 <= ema_momentum < 1:
+            raise ValueError(f"{name}: ema_momentum must be in [0, 1), received {ema_momentum!r}")
+        k = ema_overwrite_frequency
+        if k is not None and not (isinstance(k, (int, np.integer)) and k > 0):
+            raise ValueError(f"{name}: ema_overwrite_frequency must be None or a positive integer, received {k!r}")
+        self.learning_rate, self.iterations = float(lr), 0
         self.use_ema, self.ema_momentum = bool(use_ema), float(ema_momentum)
-        self.ema_overwrite_frequency = None if ema_overwrite_frequency is None else int(ema_overwrite_frequency)
+        self.ema_overwrite_frequency = None if k is None else int(k)
         self.params, self.state, self.averages = [], [], []
         if params is not None: self.bind(params)
 
-    def bind(self, params):
-        "Attach the arrays to train (updated in place); resets the state."
-        params = list(params)
-        for i, p in enumerate(params):
-            if not isinstance(p, np.ndarray) or p.dtype not in (np.float32, np.float64) or not p.flags.c_contiguous or not p.flags.writeable:
-                raise ValueError(f"{type(self).__name__}: parameter {i} must be a writeable C-contiguous float32/float64 ndarray, "
-                                 f"received {type(p).__name__} {getattr(p, 'dtype', '')}")
-        self.params, self.iterations = params, 0
-        self.state = [[np.zeros(p.size, dtype=p.dtype) for _ in range(self.n_state)] for p in params]
-        for p, st in zip(params, self.state): self.init_state(p, st)
-        self.averages = [p.copy() for p in params] if self.use_ema else []
-        return self
-
     def init_state(self, p, state): pass
-
-    def step(self, grads):
-        "Update every bound parameter in place from its gradient."
-        grads = list(grads)
-        if len(grads) != len(self.params):
-            raise ValueError(f"{type(self).__name__}.step: expected {len(self.params)} gradients (one per parameter), received {len(grads)}")
-        for i, (p, g) in enumerate(zip(self.params, grads)):
-            if np.shape(g) != p.shape:
-                raise ValueError(f"{type(self).__name__}.step: gradient {i} has shape {np.shape(g)}, expected {p.shape}")
-        self.iterations += 1
-        for p, g, st in zip(self.params, grads, self.state):
-            self.update(p.reshape(-1), np.ascontiguousarray(g, dtype=p.dtype).reshape(-1), st)
-        if self.use_ema: self._update_averages()
-
-    def _update_averages(self):
-        "average <- m * average + (1 - m) * parameter, with m = 0 on the first step (as Keras), so the average starts at the trained value."
-        keep = self.ema_momentum if self.iterations > 1 else 0.0
-        for a, p in zip(self.averages, self.params):
-            d = p - a; d *= 1 - keep; a += d
-        if self.ema_overwrite_frequency and self.iterations % self.ema_overwrite_frequency == 0: self.finalize_variable_values()
-
-    def finalize_variable_values(self):
-        "With `use_ema`, copy the moving averages into the parameters; `fit` calls this when training ends, as in Keras."
-        for p, a in zip(self.params, self.averages): p[...] = a
-
     def update(self, p, g, state): raise NotImplementedError
     def get_config(self):
         return dict(learning_rate=self.learning_rate, use_ema=self.use_ema, ema_momentum=self.ema_momentum,
                     ema_overwrite_frequency=self.ema_overwrite_frequency)
     def __repr__(self): return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_config().items())})"
 
+# %% ../nbs/03_optim.ipynb #c03bind1
+@patch
+def bind(self:Optimizer, params):
+    "Attach the arrays to train (updated in place); resets the state."
+    params = list(params)
+    for i, p in enumerate(params):
+        ok = isinstance(p, np.ndarray) and p.dtype in (np.float32, np.float64)
+        if not (ok and p.flags.c_contiguous and p.flags.writeable):
+            raise ValueError(f"{type(self).__name__}: parameter {i} must be a writeable C-contiguous "
+                             f"float32/float64 ndarray, received {type(p).__name__} {getattr(p, 'dtype', '')}")
+    self.params, self.iterations = params, 0
+    self.state = [[np.zeros(p.size, dtype=p.dtype) for _ in range(self.n_state)] for p in params]
+    for p, st in zip(params, self.state): self.init_state(p, st)
+    self.averages = [p.copy() for p in params] if self.use_ema else []
+    return self
+
+# %% ../nbs/03_optim.ipynb #c03step1
+@patch
+def step(self:Optimizer, grads):
+    "Update every bound parameter in place from its gradient."
+    grads, name = list(grads), type(self).__name__
+    if len(grads) != len(self.params):
+        raise ValueError(f"{name}.step: expected {len(self.params)} gradients (one per parameter), "
+                         f"received {len(grads)}")
+    for i, (p, g) in enumerate(zip(self.params, grads)):
+        if np.shape(g) != p.shape:
+            raise ValueError(f"{name}.step: gradient {i} has shape {np.shape(g)}, expected {p.shape}")
+    self.iterations += 1
+    for p, g, st in zip(self.params, grads, self.state):
+        self.update(p.reshape(-1), np.ascontiguousarray(g, dtype=p.dtype).reshape(-1), st)
+    if self.use_ema: self._update_averages()
+
 # %% ../nbs/03_optim.ipynb #0f35f943
 class SGD(Optimizer):
     "Stochastic gradient descent with optional (Nesterov) momentum."
     n_state = 1
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, params=None, **kwargs):
+    def __init__(self, learning_rate=0.01,
+                 momentum:float=0.0, # Velocity decay mu in [0, 1); 0 is plain SGD
+                 nesterov:bool=False, # Step along g + mu * v instead of v
+                 params=None, **kwargs):
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
         if not 0 <= self.momentum < 1: raise ValueError(f"SGD: momentum must be in [0, 1), received {momentum!r}")
         super().__init__(learning_rate, params, **kwargs)
@@ -163,33 +170,66 @@ class Momentum(SGD):
     def __init__(self, learning_rate=0.01, momentum=0.9, nesterov=False, params=None, **kwargs):
         super().__init__(learning_rate, momentum, nesterov, params, **kwargs)
 
+# %% ../nbs/03_optim.ipynb #c03rms01
 class RMSprop(Optimizer):
     "RMSprop: divide by the root of a moving average of squared gradients."
     n_state = 1
-    def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-7, params=None, **kwargs):
+    def __init__(self, learning_rate=0.001,
+                 rho:float=0.9, # Decay of the moving average of g**2
+                 epsilon:float=1e-7, # Added to the root, against division by zero
+                 params=None, **kwargs):
         self.rho, self.epsilon = float(rho), float(epsilon)
         super().__init__(learning_rate, params, **kwargs)
     def update(self, p, g, st): rmsprop_kernel(p, g, st[0], self.learning_rate, self.rho, self.epsilon)
     def get_config(self): return dict(super().get_config(), rho=self.rho, epsilon=self.epsilon)
 
+# %% ../nbs/03_optim.ipynb #c03ada01
 class Adagrad(Optimizer):
     "Adagrad: divide by the root of the running sum of squared gradients."
     n_state = 1
-    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, params=None, **kwargs):
+    def __init__(self, learning_rate=0.001,
+                 initial_accumulator_value:float=0.1, # Starting value of the sum of g**2
+                 epsilon:float=1e-7, # Added to the root, against division by zero
+                 params=None, **kwargs):
         self.initial_accumulator_value, self.epsilon = float(initial_accumulator_value), float(epsilon)
         super().__init__(learning_rate, params, **kwargs)
     def init_state(self, p, st): st[0][:] = self.initial_accumulator_value
     def update(self, p, g, st): adagrad_kernel(p, g, st[0], self.learning_rate, self.epsilon)
-    def get_config(self): return dict(super().get_config(), initial_accumulator_value=self.initial_accumulator_value, epsilon=self.epsilon)
+    def get_config(self):
+        return dict(super().get_config(), initial_accumulator_value=self.initial_accumulator_value,
+                    epsilon=self.epsilon)
 
+# %% ../nbs/03_optim.ipynb #c03adam1
 class Adam(Optimizer):
     "Adam: bias-corrected moving averages of the gradient and its square."
     n_state = 2
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, params=None, **kwargs):
+    def __init__(self, learning_rate=0.001,
+                 beta_1:float=0.9, # Decay of the moving average of g
+                 beta_2:float=0.999, # Decay of the moving average of g**2
+                 epsilon:float=1e-7, # Added to the root, against division by zero
+                 params=None, **kwargs):
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
         super().__init__(learning_rate, params, **kwargs)
-    def update(self, p, g, st): adam_kernel(p, g, st[0], st[1], self.learning_rate, self.beta_1, self.beta_2, self.epsilon, self.iterations)
+    def update(self, p, g, st):
+        adam_kernel(p, g, st[0], st[1], self.learning_rate, self.beta_1, self.beta_2, self.epsilon, self.iterations)
     def get_config(self): return dict(super().get_config(), beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
+
+# %% ../nbs/03_optim.ipynb #c03ema01
+@patch
+def _update_averages(self:Optimizer):
+    "average <- m * average + (1 - m) * parameter, with m = 0 on the first step (as Keras)."
+    keep = self.ema_momentum if self.iterations > 1 else 0.0
+    for a, p in zip(self.averages, self.params):
+        d = p - a
+        d *= 1 - keep
+        a += d
+    k = self.ema_overwrite_frequency
+    if k and self.iterations % k == 0: self.finalize_variable_values()
+
+@patch
+def finalize_variable_values(self:Optimizer):
+    "With `use_ema`, copy the moving averages into the parameters; `fit` calls this when training ends."
+    for p, a in zip(self.params, self.averages): p[...] = a
 
 # %% ../nbs/03_optim.ipynb #ca43c70c
 OPTIMIZERS = dict(sgd=SGD, momentum=Momentum, rmsprop=RMSprop, adagrad=Adagrad, adam=Adam)
@@ -198,11 +238,17 @@ def get(optimizer) -> Optimizer:
     "An optimizer from a name (see `OPTIMIZERS`) or an instance."
     if isinstance(optimizer, Optimizer): return optimizer
     if isinstance(optimizer, str) and optimizer.lower() in OPTIMIZERS: return OPTIMIZERS[optimizer.lower()]()
-    raise ValueError(f"Unknown optimizer {optimizer!r}; expected an Optimizer instance or one of {sorted(OPTIMIZERS)}")
+    raise ValueError(f"Unknown optimizer {optimizer!r}; expected an Optimizer instance "
+                     f"or one of {sorted(OPTIMIZERS)}")
 
-def serialize(opt:Optimizer) -> dict: return dict(class_name=type(opt).__name__, config=opt.get_config())
+def serialize(opt:Optimizer) -> dict:
+    "A JSON-able description of `opt`, for saving models."
+    return dict(class_name=type(opt).__name__, config=opt.get_config())
 
 def deserialize(d:dict) -> Optimizer:
+    "Rebuild an optimizer from `serialize`'s output."
     classes = {c.__name__: c for c in OPTIMIZERS.values()}
-    if d.get('class_name') not in classes: raise ValueError(f"Unknown optimizer class {d.get('class_name')!r}; expected one of {sorted(classes)}")
+    if d.get('class_name') not in classes:
+        raise ValueError(f"Unknown optimizer class {d.get('class_name')!r}; "
+                         f"expected one of {sorted(classes)}")
     return classes[d['class_name']](**d.get('config', {}))
