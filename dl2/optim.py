@@ -60,17 +60,15 @@ def _adagrad_loops(p, g, s, lr, eps):
         p[i] -= lr * g[i] / (np.sqrt(s[i]) + eps)
 
 def _adam_loops(p, g, m, v, b1, a1, b2, a2, step, inv_c2, eps, tiny, T):
-    "Adam rearranged as PyTorch computes it: p -= step * m / (sqrt(v) * inv_c2 + eps), step = lr / (1 - beta_1**t)."
+    "Adam as PyTorch computes it: p -= step * m / (sqrt(v) * inv_c2 + eps), step = lr / (1 - beta_1**t)."
     n, zero = p.size, tiny - tiny
     for t in prange(T):
         i0, i1 = t * n // T, (t + 1) * n // T
-        pt, gt, mt, vt = p[i0:i1], g[i0:i1], m[i0:i1], v[i0:i1] # each chunk as its own arrays: the loop vectorises
+        pt, gt, mt, vt = p[i0:i1], g[i0:i1], m[i0:i1], v[i0:i1]  # thread t's chunk, as arrays of its own
         for i in range(i1 - i0):
             gi = gt[i]
             mi, vi = b1 * mt[i] + a1 * gi, b2 * vt[i] + a2 * gi * gi
-            # flush subnormal averages to zero: a parameter whose gradient stays 0 would otherwise decay into them
-            # (written so that a NaN is kept: it compares False)
-            mi, vi = (zero if abs(mi) < tiny else mi), (zero if vi < tiny else vi)
+            mi, vi = (zero if abs(mi) < tiny else mi), (zero if vi < tiny else vi)  # subnormal to 0, NaN kept
             mt[i], vt[i] = mi, vi
             pt[i] -= step * mi / (np.sqrt(vi) * inv_c2 + eps)
 
