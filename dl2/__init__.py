@@ -12,7 +12,7 @@ from .losses import (MeanSquaredError, BinaryCrossentropy, CategoricalCrossentro
 from . import optim
 from .optim import Optimizer, SGD, Momentum, RMSprop, Adagrad, Adam
 from .model import (Input, Sequential, load_model, History, Callback, EarlyStopping, ModelCheckpoint, TerminateOnNaN,
-                    LearningRateScheduler)
+                    LearningRateScheduler, lr_find, suggest_lr, plot_lr_find)
 from .conv import Conv2D, conv2d_forward, conv2d_backward
 from .conv_transpose import Conv2DTranspose, conv_transpose2d_forward, conv_transpose2d_backward
 from .sampling import (MaxPooling2D, AveragePooling2D, MaxPool2D, AvgPool2D, UpSampling2D, GlobalAveragePooling2D,

@@ -155,3 +155,75 @@ def test_fit_with_ema_ends_at_the_averaged_weights():
     for p, a, b in zip(m.params, m.optimizer.averages, before):
         np.testing.assert_array_equal(p, a); assert not np.array_equal(p, b)
     assert m.evaluate(x[:256], y[:256], verbose=0)[1] > 0.8   # the average lags the weights, but it has learnt
+
+def test_callbacks_print_keras_messages(tmp_path, capsys):
+    X, y = digits()
+    m = mlp(); es = dl2.EarlyStopping(patience=0, restore_best_weights=True, verbose=1)
+    ck = dl2.ModelCheckpoint(tmp_path / 'm-{epoch}.npz', verbose=1)
+    m.fit(X[:300], y[:300], epochs=300, validation_data=(X[300:600], y[300:600]), callbacks=[es, ck], verbose=0)
+    out = capsys.readouterr().out
+    assert f"Epoch {es.stopped_epoch + 1}: early stopping" in out
+    assert f"Restoring model weights from the end of the best epoch: {es.best_epoch + 1}." in out
+    assert f"Epoch 1: saving model to {tmp_path / 'm-1.npz'}" in out and (tmp_path / 'm-1.npz').exists()
+    silent = dl2.EarlyStopping(patience=0)
+    m.fit(X[:300], y[:300], epochs=3, validation_data=(X[300:600], y[300:600]), callbacks=[silent], verbose=0)
+    assert capsys.readouterr().out == ''
+
+def _optimizer_state(opt):
+    return dict(iterations=opt.iterations, learning_rate=opt.learning_rate,
+                state=[[s.copy() for s in st] for st in opt.state], averages=[a.copy() for a in opt.averages])
+
+@pytest.mark.parametrize('make_opt', [lambda: dl2.Adam(0.01), lambda: dl2.SGD(0.05, momentum=0.9, use_ema=True)])
+def test_lr_find_restores_weights_and_optimizer(make_opt):
+    X, y = digits()
+    dl2.set_seed(0)
+    m = dl2.Sequential([dl2.Input((64,)), dl2.Dense(32, activation='relu'), dl2.Dense(10)])
+    m.compile(make_opt(), dl2.SparseCategoricalCrossentropy(from_logits=True))
+    m.fit(X[:256], y[:256], epochs=2, verbose=0)             # a trained optimizer: non-zero state
+    opt, weights, state = m.optimizer, m.get_weights(), _optimizer_state(m.optimizer)
+    lrs, losses = dl2.lr_find(m, X, y, num_steps=60)
+    assert m.optimizer is opt and all(p is q for p, q in zip(opt.params, m.params))
+    for a, b in zip(m.get_weights(), weights): np.testing.assert_array_equal(a, b)
+    after = _optimizer_state(opt)
+    assert after['iterations'] == state['iterations'] and after['learning_rate'] == state['learning_rate']
+    for k in ('state', 'averages'):
+        np.testing.assert_array_equal(np.concatenate([np.ravel(v) for v in after[k]] or [np.zeros(0)]),
+                                      np.concatenate([np.ravel(v) for v in state[k]] or [np.zeros(0)]))
+    h = m.fit(X[:256], y[:256], epochs=1, verbose=0)        # and the model still trains with its own optimizer
+    assert opt.iterations == state['iterations'] + 8 and np.isfinite(h.history['loss'][0])
+
+def test_lr_find_restores_even_when_a_step_fails():
+    X, y = digits()
+    m = mlp()
+    weights = m.get_weights()
+    bad = y.copy()
+    bad[1000] = 10                                            # met after some steps have changed the weights
+    with pytest.raises(ValueError, match='labels must be integers'): dl2.lr_find(m, X, bad, num_steps=200)
+    for a, b in zip(m.get_weights(), weights): np.testing.assert_array_equal(a, b)
+
+def test_lr_find_curve():
+    X, y = digits()
+    m = mlp()
+    lrs, losses = dl2.lr_find(m, X, y, start_lr=1e-6, end_lr=100.0, num_steps=200)
+    full = np.geomspace(1e-6, 100.0, 200)
+    assert 20 < len(lrs) < 200                                # the loss diverged before the largest rates
+    np.testing.assert_allclose(lrs, full[:len(lrs)])
+    assert losses[-1] > 4 * losses[:-1].min() or not np.isfinite(losses[-1])
+    assert np.isfinite(losses[:-1]).all() and losses.min() < 0.75 * losses[0]
+    lr = dl2.suggest_lr(lrs, losses)
+    assert lr == lrs[np.argmin(losses)] / 10 and 1e-4 < lr < 1
+    a, b = dl2.lr_find(m, X, y, num_steps=30), dl2.lr_find(m, X, y, num_steps=30)
+    np.testing.assert_array_equal(a[1], b[1])                 # same seed, same weights: the same curve
+
+def test_lr_find_bad_input():
+    X, y = digits()
+    with pytest.raises(ValueError, match='call compile'): dl2.lr_find(dl2.Sequential([dl2.Dense(2)]), X, y)
+    with pytest.raises(ValueError, match='need 0 < start_lr < end_lr'): dl2.lr_find(mlp(), X, y, start_lr=0)
+    with pytest.raises(ValueError, match='same number of samples'): dl2.lr_find(mlp(), X, y[:-1])
+
+def test_training_after_lr_find_is_training_without_it():
+    "lr_find shuffles with its own generator and restores everything: a later fit gives the same numbers."
+    X, y = digits()
+    a = mlp(); ha = a.fit(X[:500], y[:500], epochs=2, verbose=0)
+    b = mlp(); dl2.lr_find(b, X[:500], y[:500], num_steps=40); hb = b.fit(X[:500], y[:500], epochs=2, verbose=0)
+    assert ha.history == hb.history
