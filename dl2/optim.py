@@ -1,4 +1,4 @@
-"""Gradient descent and four of its refinements (momentum, RMSprop, Adagrad, Adam) as short rules that train any list of NumPy arrays in place.
+"""Gradient descent and its refinements (momentum, RMSprop, Adagrad, Adam), learning-rate schedules.
 
 Docs: https://dl2-book.github.io/dl2/optim.html.md"""
 
@@ -6,13 +6,17 @@ Docs: https://dl2-book.github.io/dl2/optim.html.md"""
 
 # %% ../nbs/03_optim.ipynb #c74bba6e
 from __future__ import annotations
+import numbers
+from functools import partial
+from types import SimpleNamespace
 import numpy as np
 from numba import njit, prange, get_num_threads
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['sgd_kernel', 'rmsprop_kernel', 'adagrad_kernel', 'OPTIMIZERS', 'sgd_update', 'rmsprop_update', 'adagrad_update',
-           'adam_update', 'adam_kernel', 'Optimizer', 'SGD', 'Momentum', 'RMSprop', 'Adagrad', 'Adam', 'get',
+__all__ = ['sgd_kernel', 'rmsprop_kernel', 'adagrad_kernel', 'SCHEDULES', 'schedules', 'OPTIMIZERS', 'sgd_update',
+           'rmsprop_update', 'adagrad_update', 'adam_update', 'adam_kernel', 'LearningRateSchedule', 'ExponentialDecay',
+           'CosineDecay', 'PiecewiseConstantDecay', 'Optimizer', 'SGD', 'Momentum', 'RMSprop', 'Adagrad', 'Adam', 'get',
            'serialize', 'deserialize']
 
 # %% ../nbs/03_optim.ipynb #31298491
@@ -84,38 +88,171 @@ def adam_kernel(p, g, m, v, lr, beta_1, beta_2, eps, t):
     _adam_parallel(p, g, m, v, f(beta_1), f(1 - beta_1), f(beta_2), f(1 - beta_2), f(lr / (1 - beta_1 ** t)),
                    f(1 / np.sqrt(1 - beta_2 ** t)), f(eps), np.finfo(p.dtype).tiny, get_num_threads())
 
+# %% ../nbs/03_optim.ipynb #c03sch02
+_KINDS = {'>0': ('a positive number', lambda v: v > 0), '>=0': ('a non-negative number', lambda v: v >= 0),
+          'int>0': ('a positive integer', lambda v: v > 0 and float(v).is_integer()),
+          'int>=0': ('a non-negative integer', lambda v: v >= 0 and float(v).is_integer()),
+          '[0,1]': ('a number in [0, 1]', lambda v: 0 <= v <= 1)}
+
+def _require(cls, arg, value, kind):
+    "`value` if it is a finite number of the `kind` (a key of _KINDS), else a ValueError naming the argument."
+    expected, ok = _KINDS[kind]
+    number = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
+    if not (number and ok(value)): raise ValueError(f"{cls}: {arg} must be {expected}, received {value!r}")
+    return value
+
+def _value(a):
+    "A float for one step, an array for an array of steps."
+    a = np.asarray(a, dtype=np.float64)
+    return float(a) if a.ndim == 0 else a
+
+# %% ../nbs/03_optim.ipynb #c03sch03
+class LearningRateSchedule:
+    "Base class: the learning rate as a function of the optimizer's step count, `schedule(step)`."
+    def __call__(self, step): raise NotImplementedError
+    def get_config(self) -> dict: raise NotImplementedError
+    @classmethod
+    def from_config(cls, config:dict): return cls(**config)
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_config().items())})"
+
+# %% ../nbs/03_optim.ipynb #c03sch04
+class ExponentialDecay(LearningRateSchedule):
+    "initial_learning_rate * decay_rate ** (step / decay_steps), the exponent floored with `staircase`."
+    def __init__(self,
+                 initial_learning_rate:float, # The rate at step 0
+                 decay_steps:int, # The rate is multiplied by decay_rate every decay_steps steps
+                 decay_rate:float, # The factor
+                 staircase:bool=False, # Multiply all at once every decay_steps steps, not a little at each
+                ):
+        req = partial(_require, type(self).__name__)
+        self.initial_learning_rate = float(req('initial_learning_rate', initial_learning_rate, '>0'))
+        self.decay_steps = int(req('decay_steps', decay_steps, 'int>0'))
+        self.decay_rate = float(req('decay_rate', decay_rate, '>0'))
+        self.staircase = bool(staircase)
+    def __call__(self, step):
+        e = np.asarray(step, dtype=np.float64) / self.decay_steps
+        return _value(self.initial_learning_rate * self.decay_rate ** (np.floor(e) if self.staircase else e))
+    def get_config(self):
+        return dict(initial_learning_rate=self.initial_learning_rate, decay_steps=self.decay_steps,
+                    decay_rate=self.decay_rate, staircase=self.staircase)
+
+# %% ../nbs/03_optim.ipynb #c03sch06
+class CosineDecay(LearningRateSchedule):
+    "Linear warm-up to warmup_target (if given), then half a cosine down to alpha times the peak."
+    def __init__(self,
+                 initial_learning_rate:float, # The rate at step 0
+                 decay_steps:int, # Length of the cosine, after the warm-up
+                 alpha:float=0.0, # The final rate, as a fraction of the peak
+                 warmup_target:float|None=None, # The peak, reached after warmup_steps; None: no warm-up
+                 warmup_steps:int=0, # Length of the linear warm-up
+                ):
+        req = partial(_require, type(self).__name__)
+        self.initial_learning_rate = float(req('initial_learning_rate', initial_learning_rate, '>=0'))
+        self.decay_steps = int(req('decay_steps', decay_steps, 'int>0'))
+        self.alpha = float(req('alpha', alpha, '[0,1]'))
+        self.warmup_steps = int(req('warmup_steps', warmup_steps, 'int>=0'))
+        if warmup_target is None and self.warmup_steps:
+            raise ValueError(f"CosineDecay: warmup_steps={warmup_steps} needs a warmup_target, "
+                             "the rate to warm up to")
+        if warmup_target is not None: warmup_target = float(req('warmup_target', warmup_target, '>=0'))
+        self.warmup_target = warmup_target
+
+# %% ../nbs/03_optim.ipynb #c03sch07
+@patch
+def __call__(self:CosineDecay, step):
+    step = np.asarray(step, dtype=np.float64)
+    peak = self.initial_learning_rate if self.warmup_target is None else self.warmup_target
+    t = np.minimum(step, self.warmup_steps + self.decay_steps) - self.warmup_steps  # steps into the cosine
+    cosine = peak * (self.alpha + (1 - self.alpha) * 0.5 * (1 + np.cos(np.pi * t / self.decay_steps)))
+    if not self.warmup_steps: return _value(cosine)
+    warm = self.initial_learning_rate + (peak - self.initial_learning_rate) * step / self.warmup_steps
+    return _value(np.where(step < self.warmup_steps, warm, cosine))
+
+@patch
+def get_config(self:CosineDecay):
+    return dict(initial_learning_rate=self.initial_learning_rate, decay_steps=self.decay_steps,
+                alpha=self.alpha, warmup_target=self.warmup_target, warmup_steps=self.warmup_steps)
+
+# %% ../nbs/03_optim.ipynb #c03sch09
+class PiecewiseConstantDecay(LearningRateSchedule):
+    "values[i] while boundaries[i-1] < step <= boundaries[i]; values[-1] after the last boundary."
+    def __init__(self,
+                 boundaries:list, # Increasing step counts at which the rate changes
+                 values:list, # The rates, one more than boundaries
+                ):
+        req, name = partial(_require, type(self).__name__), type(self).__name__
+        self.boundaries = [int(req(f'boundaries[{i}]', b, 'int>=0')) for i, b in enumerate(boundaries)]
+        self.values = [float(req(f'values[{i}]', v, '>=0')) for i, v in enumerate(values)]
+        if len(self.values) != len(self.boundaries) + 1:
+            raise ValueError(f"{name}: values must have one element more than boundaries, "
+                             f"received {len(self.values)} values and {len(self.boundaries)} boundaries")
+        if any(a >= b for a, b in zip(self.boundaries, self.boundaries[1:])):
+            raise ValueError(f"{name}: boundaries must increase strictly, received {boundaries}")
+    def __call__(self, step):
+        return _value(np.asarray(self.values)[np.searchsorted(self.boundaries, step, side='left')])
+    def get_config(self): return dict(boundaries=list(self.boundaries), values=list(self.values))
+
+# %% ../nbs/03_optim.ipynb #c03sch11
+SCHEDULES = {c.__name__: c for c in (ExponentialDecay, CosineDecay, PiecewiseConstantDecay)}
+schedules = SimpleNamespace(LearningRateSchedule=LearningRateSchedule, **SCHEDULES)
+
 # %% ../nbs/03_optim.ipynb #17bfc300
 class Optimizer:
     "Base optimizer: binds a list of arrays, checks gradients, counts steps; subclasses define `update`."
     n_state = 0  # per-parameter state arrays (momentum buffer, moving averages)
     def __init__(self,
-                 learning_rate:float=0.01, # Step size, a positive number
+                 learning_rate:float|LearningRateSchedule=0.01, # A positive number, or a schedule of the step
                  params:list|None=None, # The arrays to train, updated in place (or later, with `bind`)
+                 *,
                  use_ema:bool=False, # Keep an exponential moving average of the parameters
                  ema_momentum:float=0.99, # Its momentum m: average <- m * average + (1 - m) * parameter
                  ema_overwrite_frequency:int|None=None, # Copy the averages into the parameters every k steps
                 ):
-        name, lr = type(self).__name__, learning_rate
-        if isinstance(lr, bool) or not isinstance(lr, (int, float, np.floating, np.integer)) or not lr > 0:
-            raise ValueError(f"{name}: learning_rate must be a positive number, received {lr!r} (the arrays to "
-                             "train go in params=..., as in Keras the learning rate comes first)")
+        name, k = type(self).__name__, ema_overwrite_frequency
         if not 0 <= ema_momentum < 1:
             raise ValueError(f"{name}: ema_momentum must be in [0, 1), received {ema_momentum!r}")
-        k = ema_overwrite_frequency
         if k is not None and not (isinstance(k, (int, np.integer)) and k > 0):
-            raise ValueError(f"{name}: ema_overwrite_frequency must be None or a positive integer, received {k!r}")
-        self.learning_rate, self.iterations = float(lr), 0
+            raise ValueError(f"{name}: ema_overwrite_frequency must be None or a positive integer, "
+                             f"received {k!r}")
+        self.learning_rate, self.iterations = learning_rate, 0
         self.use_ema, self.ema_momentum = bool(use_ema), float(ema_momentum)
         self.ema_overwrite_frequency = None if k is None else int(k)
         self.params, self.state, self.averages = [], [], []
         if params is not None: self.bind(params)
 
     def init_state(self, p, state): pass
-    def update(self, p, g, state): raise NotImplementedError
-    def get_config(self):
-        return dict(learning_rate=self.learning_rate, use_ema=self.use_ema, ema_momentum=self.ema_momentum,
+    def update(self, p, g, state, lr): raise NotImplementedError
+    def get_config(self) -> dict:
+        lr = self._learning_rate
+        if isinstance(lr, LearningRateSchedule):
+            lr = dict(class_name=type(lr).__name__, config=lr.get_config())
+        return dict(learning_rate=lr, use_ema=self.use_ema, ema_momentum=self.ema_momentum,
                     ema_overwrite_frequency=self.ema_overwrite_frequency)
-    def __repr__(self): return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_config().items())})"
+    def __repr__(self):
+        config = dict(self.get_config(), learning_rate=self._learning_rate)
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in config.items())})"
+
+# %% ../nbs/03_optim.ipynb #c03lrprp
+def _get_learning_rate(self) -> float:
+    "The rate of the next step: the schedule's value at `iterations`, or the number given."
+    lr = self._learning_rate
+    return float(lr(self.iterations)) if isinstance(lr, LearningRateSchedule) else lr
+
+def _set_learning_rate(self, value):
+    name = type(self).__name__
+    if isinstance(getattr(self, '_learning_rate', None), LearningRateSchedule):
+        raise TypeError(f"{name}: the learning rate comes from a schedule and cannot be assigned "
+                        "(as in Keras: give the optimizer a number to change its rate by hand)")
+    if not isinstance(value, LearningRateSchedule):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < float('inf'):
+            raise ValueError(f"{name}: learning_rate must be a positive number or a LearningRateSchedule, "
+                             f"received {value!r} (the arrays to train go in params=..., as in Keras the "
+                             "learning rate comes first)")
+        value = float(value)
+    self._learning_rate = value
+
+Optimizer.learning_rate = property(_get_learning_rate, _set_learning_rate)
 
 # %% ../nbs/03_optim.ipynb #c03bind1
 @patch
@@ -125,8 +262,8 @@ def bind(self:Optimizer, params):
     for i, p in enumerate(params):
         ok = isinstance(p, np.ndarray) and p.dtype in (np.float32, np.float64)
         if not (ok and p.flags.c_contiguous and p.flags.writeable):
-            raise ValueError(f"{type(self).__name__}: parameter {i} must be a writeable C-contiguous "
-                             f"float32/float64 ndarray, received {type(p).__name__} {getattr(p, 'dtype', '')}")
+            raise ValueError(f"{type(self).__name__}: parameter {i} must be a writeable C-contiguous float32/"
+                             f"float64 ndarray, received {type(p).__name__} {getattr(p, 'dtype', '')}")
     self.params, self.iterations = params, 0
     self.state = [[np.zeros(p.size, dtype=p.dtype) for _ in range(self.n_state)] for p in params]
     for p, st in zip(params, self.state): self.init_state(p, st)
@@ -135,8 +272,8 @@ def bind(self:Optimizer, params):
 
 # %% ../nbs/03_optim.ipynb #c03step1
 @patch
-def step(self:Optimizer, grads):
-    "Update every bound parameter in place from its gradient."
+def _checked(self:Optimizer, grads) -> list:
+    "The gradients as a list, one per parameter and of its shape, or a ValueError."
     grads, name = list(grads), type(self).__name__
     if len(grads) != len(self.params):
         raise ValueError(f"{name}.step: expected {len(self.params)} gradients (one per parameter), "
@@ -144,9 +281,16 @@ def step(self:Optimizer, grads):
     for i, (p, g) in enumerate(zip(self.params, grads)):
         if np.shape(g) != p.shape:
             raise ValueError(f"{name}.step: gradient {i} has shape {np.shape(g)}, expected {p.shape}")
+    return grads
+
+@patch
+def step(self:Optimizer, grads):
+    "Update every bound parameter in place from its gradient."
+    grads = self._checked(grads)
+    lr = self.learning_rate  # a schedule's value at the step count before this update, as in Keras
     self.iterations += 1
     for p, g, st in zip(self.params, grads, self.state):
-        self.update(p.reshape(-1), np.ascontiguousarray(g, dtype=p.dtype).reshape(-1), st)
+        self.update(p.reshape(-1), np.ascontiguousarray(g, dtype=p.dtype).reshape(-1), st, lr)
     if self.use_ema: self._update_averages()
 
 # %% ../nbs/03_optim.ipynb #0f35f943
@@ -158,9 +302,10 @@ class SGD(Optimizer):
                  nesterov:bool=False, # Step along g + mu * v instead of v
                  params=None, **kwargs):
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
-        if not 0 <= self.momentum < 1: raise ValueError(f"SGD: momentum must be in [0, 1), received {momentum!r}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"{type(self).__name__}: momentum must be in [0, 1), received {momentum!r}")
         super().__init__(learning_rate, params, **kwargs)
-    def update(self, p, g, st): sgd_kernel(p, g, st[0], self.learning_rate, self.momentum, self.nesterov)
+    def update(self, p, g, st, lr): sgd_kernel(p, g, st[0], lr, self.momentum, self.nesterov)
     def get_config(self): return dict(super().get_config(), momentum=self.momentum, nesterov=self.nesterov)
 
 class Momentum(SGD):
@@ -178,7 +323,7 @@ class RMSprop(Optimizer):
                  params=None, **kwargs):
         self.rho, self.epsilon = float(rho), float(epsilon)
         super().__init__(learning_rate, params, **kwargs)
-    def update(self, p, g, st): rmsprop_kernel(p, g, st[0], self.learning_rate, self.rho, self.epsilon)
+    def update(self, p, g, st, lr): rmsprop_kernel(p, g, st[0], lr, self.rho, self.epsilon)
     def get_config(self): return dict(super().get_config(), rho=self.rho, epsilon=self.epsilon)
 
 # %% ../nbs/03_optim.ipynb #c03ada01
@@ -192,7 +337,7 @@ class Adagrad(Optimizer):
         self.initial_accumulator_value, self.epsilon = float(initial_accumulator_value), float(epsilon)
         super().__init__(learning_rate, params, **kwargs)
     def init_state(self, p, st): st[0][:] = self.initial_accumulator_value
-    def update(self, p, g, st): adagrad_kernel(p, g, st[0], self.learning_rate, self.epsilon)
+    def update(self, p, g, st, lr): adagrad_kernel(p, g, st[0], lr, self.epsilon)
     def get_config(self):
         return dict(super().get_config(), initial_accumulator_value=self.initial_accumulator_value,
                     epsilon=self.epsilon)
@@ -208,9 +353,22 @@ class Adam(Optimizer):
                  params=None, **kwargs):
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
         super().__init__(learning_rate, params, **kwargs)
-    def update(self, p, g, st):
-        adam_kernel(p, g, st[0], st[1], self.learning_rate, self.beta_1, self.beta_2, self.epsilon, self.iterations)
-    def get_config(self): return dict(super().get_config(), beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
+    def update(self, p, g, st, lr):
+        adam_kernel(p, g, st[0], st[1], lr, self.beta_1, self.beta_2, self.epsilon, self.iterations)
+    def get_config(self):
+        return dict(super().get_config(), beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
+
+# %% ../nbs/03_optim.ipynb #c03sch17
+@patch(cls_method=True)
+def from_config(cls:Optimizer, config:dict):
+    "Rebuild an optimizer from `get_config()`; a learning rate saved as a dict is a schedule."
+    config, lr = dict(config), config.get('learning_rate')
+    if isinstance(lr, dict):
+        if lr.get('class_name') not in SCHEDULES:
+            raise ValueError(f"{cls.__name__}: unknown learning-rate schedule {lr.get('class_name')!r}, "
+                             f"expected one of {sorted(SCHEDULES)}")
+        config['learning_rate'] = SCHEDULES[lr['class_name']].from_config(lr.get('config', {}))
+    return cls(**config)
 
 # %% ../nbs/03_optim.ipynb #c03ema01
 @patch
@@ -249,4 +407,4 @@ def deserialize(d:dict) -> Optimizer:
     if d.get('class_name') not in classes:
         raise ValueError(f"Unknown optimizer class {d.get('class_name')!r}; "
                          f"expected one of {sorted(classes)}")
-    return classes[d['class_name']](**d.get('config', {}))
+    return classes[d['class_name']].from_config(d.get('config', {}))

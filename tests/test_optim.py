@@ -1,4 +1,5 @@
 "Optimizer update rules against hand-computed values, and against PyTorch when it is installed."
+import json, re
 import numpy as np, pytest
 import dl2
 
@@ -111,3 +112,132 @@ def test_ema_arguments_checked_and_serialised():
     with pytest.raises(TypeError): dl2.Adam(ema=True)
     opt = dl2.optim.deserialize(dl2.optim.serialize(dl2.Momentum(0.1, use_ema=True, ema_momentum=0.95, ema_overwrite_frequency=10)))
     assert (type(opt), opt.use_ema, opt.ema_momentum, opt.ema_overwrite_frequency) == (dl2.Momentum, True, 0.95, 10)
+
+
+# ---- learning-rate schedules (Keras' formulas) ----
+
+S = dl2.optimizers.schedules
+
+def test_schedules_namespace():
+    assert S.CosineDecay is dl2.CosineDecay is dl2.optim.CosineDecay
+    assert {'LearningRateSchedule', 'ExponentialDecay', 'CosineDecay', 'PiecewiseConstantDecay'} <= set(vars(S))
+    assert dl2.optimizers.Adam is dl2.Adam
+
+def test_exponential_decay_formula():
+    s = S.ExponentialDecay(0.1, decay_steps=7, decay_rate=0.6)
+    for t in [0, 1, 6, 7, 8, 20]:
+        assert s(t) == pytest.approx(0.1 * 0.6 ** (t / 7), rel=1e-14)
+    st = S.ExponentialDecay(0.1, decay_steps=7, decay_rate=0.6, staircase=True)
+    assert [st(t) for t in (0, 6, 7, 13, 14)] == pytest.approx([0.1, 0.1, 0.06, 0.06, 0.036], rel=1e-14)
+    np.testing.assert_allclose(st(np.array([0, 7, 14])), [0.1, 0.06, 0.036], rtol=1e-14)
+    assert isinstance(s(3), float) and isinstance(s(np.int64(3)), float)
+
+def test_cosine_decay_formula_keras3():
+    # without warm-up: decay from initial_learning_rate to alpha * initial over decay_steps, then flat
+    s = S.CosineDecay(0.2, decay_steps=10, alpha=0.25)
+    for t in [0, 3, 10, 15]:
+        c = 0.5 * (1 + np.cos(np.pi * min(t, 10) / 10))
+        assert s(t) == pytest.approx(0.2 * ((1 - 0.25) * c + 0.25), rel=1e-14)
+    # with warm-up: linear from initial to warmup_target in warmup_steps, then cosine from warmup_target
+    w = S.CosineDecay(0.01, decay_steps=10, alpha=0.1, warmup_target=0.5, warmup_steps=4)
+    assert [w(t) for t in (0, 1, 2, 3)] == pytest.approx([0.01 + 0.49 * t / 4 for t in range(4)], rel=1e-14)
+    for t in [4, 6, 9, 14, 100]:
+        c = 0.5 * (1 + np.cos(np.pi * min(t - 4, 10) / 10))
+        assert w(t) == pytest.approx(0.5 * ((1 - 0.1) * c + 0.1), rel=1e-14)
+    # warmup_target without warmup_steps: the decay starts from warmup_target (Keras 3)
+    assert S.CosineDecay(0.01, 10, warmup_target=0.5)(0) == pytest.approx(0.5)
+
+def test_piecewise_constant_boundaries_as_keras():
+    s = S.PiecewiseConstantDecay([3, 5], [1.0, 0.5, 0.1])
+    assert [s(t) for t in range(8)] == [1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.1, 0.1]   # step <= boundary: that value
+
+@pytest.mark.parametrize('make, message', [
+    (lambda: S.ExponentialDecay(0.1, 0, 0.5), "ExponentialDecay: decay_steps must be a positive integer, received 0"),
+    (lambda: S.ExponentialDecay(0.1, 2.5, 0.5), "decay_steps must be a positive integer"),
+    (lambda: S.ExponentialDecay(0.1, 10, -0.5), "decay_rate must be a positive number"),
+    (lambda: S.ExponentialDecay(-0.1, 10, 0.5), "initial_learning_rate must be a positive number"),
+    (lambda: S.ExponentialDecay('0.1', 10, 0.5), "initial_learning_rate must be a positive number, received '0.1'"),
+    (lambda: S.CosineDecay(0.1, -5), "CosineDecay: decay_steps must be a positive integer"),
+    (lambda: S.CosineDecay(0.1, 10, alpha=1.5), "alpha must be a number in [0, 1]"),
+    (lambda: S.CosineDecay(0.1, 10, warmup_target=0.2, warmup_steps=-1), "warmup_steps must be a non-negative integer"),
+    (lambda: S.CosineDecay(0.1, 10, warmup_target=float('nan'), warmup_steps=3), "warmup_target must be"),
+    (lambda: S.CosineDecay(0.1, 10, warmup_steps=3), "needs a warmup_target"),
+    (lambda: S.PiecewiseConstantDecay([5], [0.1]), "one element more than boundaries"),
+    (lambda: S.PiecewiseConstantDecay([5, 5], [0.1, 0.2, 0.3]), "increase strictly"),
+    (lambda: S.PiecewiseConstantDecay([5], [0.1, -1.0]), "values[1] must be a non-negative number"),
+])
+def test_schedule_arguments_checked(make, message):
+    with pytest.raises(ValueError, match=re.escape(message)): make()
+
+def test_optimizer_evaluates_the_schedule_at_iterations_before_the_update():
+    s = S.PiecewiseConstantDecay([0, 1], [0.5, 0.25, 0.125])
+    p = np.zeros(1); opt = dl2.SGD(s, params=[p])
+    assert opt.learning_rate == 0.5                       # what the first step will use: s(0)
+    for _ in range(4): opt.step([np.ones(1)])
+    assert p[0] == pytest.approx(-(0.5 + 0.25 + 0.125 + 0.125))
+    assert opt.iterations == 4 and opt.learning_rate == 0.125
+    with pytest.raises(TypeError, match="comes from a schedule"): opt.learning_rate = 0.1
+    plain = dl2.Adam(0.01); plain.learning_rate = 0.02; assert plain.learning_rate == 0.02
+    with pytest.raises(ValueError, match="positive number or a LearningRateSchedule"): plain.learning_rate = 0.0
+    with pytest.raises(ValueError, match="positive number or a LearningRateSchedule"): dl2.SGD(lambda t: 0.1)
+
+def test_adam_with_a_schedule_matches_the_rule_with_that_rate():
+    rng = np.random.default_rng(1); gs = rng.standard_normal((6, 4))
+    s = S.CosineDecay(0.0, 4, warmup_target=0.05, warmup_steps=2)
+    p = rng.standard_normal(4); ref = p.copy(); m, v = np.zeros(4), np.zeros(4)
+    opt = dl2.Adam(s, params=[p])
+    for t, g in enumerate(gs, 1):
+        opt.step([g]); dl2.optim.adam_update(ref, g, m, v, s(t - 1), 0.9, 0.999, 1e-7, t)
+    np.testing.assert_allclose(p, ref, rtol=1e-12, atol=1e-14)
+
+@pytest.mark.parametrize('schedule', [S.ExponentialDecay(0.1, 10, 0.9, staircase=True),
+                                      S.CosineDecay(0.0, 100, alpha=0.1, warmup_target=0.01, warmup_steps=5),
+                                      S.PiecewiseConstantDecay([10, 20], [0.1, 0.01, 0.001])])
+def test_optimizer_with_schedule_round_trips(schedule):
+    opt = dl2.Momentum(schedule, nesterov=True, use_ema=True)
+    for _ in range(3): opt.iterations += 1
+    d = json.loads(json.dumps(dl2.optim.serialize(opt)))          # what a saved model stores
+    back = dl2.optim.deserialize(d)
+    assert type(back) is dl2.Momentum and type(back.get_config()) is dict and back.get_config() == opt.get_config()
+    assert type(back._learning_rate) is type(schedule)
+    steps = np.arange(40)
+    np.testing.assert_array_equal(back._learning_rate(steps), schedule(steps))
+    with pytest.raises(ValueError, match="unknown learning-rate schedule 'Poly'"):
+        dl2.Adam.from_config(dict(learning_rate=dict(class_name='Poly', config={})))
+
+def test_model_saves_an_optimizer_with_a_schedule(tmp_path):
+    X = np.random.default_rng(0).standard_normal((32, 3)).astype(np.float32); y = X.sum(1, keepdims=True)
+    m = dl2.Sequential([dl2.Input((3,)), dl2.Dense(1)])
+    m.compile(dl2.Adam(S.CosineDecay(0.05, 20)), 'mse'); m.fit(X, y, epochs=1, batch_size=8, verbose=0)
+    m.save(tmp_path / 'm.keras')
+    m2 = dl2.load_model(tmp_path / 'm.keras')
+    assert m2.optimizer.get_config() == m.optimizer.get_config()
+    assert isinstance(m2.optimizer._learning_rate, S.CosineDecay)
+
+def _torch_schedule_pair(torch, name, tp):
+    "A torch optimizer with an lr_scheduler and the dl2 schedule that should give the same rates."
+    sched = torch.optim.lr_scheduler
+    topt = torch.optim.SGD([tp], lr=0.1, momentum=0.9)
+    if name == 'exponential':
+        return topt, sched.ExponentialLR(topt, gamma=0.8), S.ExponentialDecay(0.1, 1, 0.8)
+    if name == 'cosine':      # within T_max: past it torch's cosine climbs again, Keras' stays at alpha
+        return topt, sched.CosineAnnealingLR(topt, T_max=8, eta_min=0.02), S.CosineDecay(0.1, 8, alpha=0.2)
+    if name == 'multistep':   # torch changes the rate at the milestone, Keras one step after the boundary
+        return topt, sched.MultiStepLR(topt, [3, 5], gamma=0.5), S.PiecewiseConstantDecay([2, 4], [0.1, 0.05, 0.025])
+    if name == 'warmup_cosine':
+        warm = sched.LinearLR(topt, start_factor=0.2, end_factor=1.0, total_iters=3)
+        cos = sched.CosineAnnealingLR(topt, T_max=5, eta_min=0.0)
+        return topt, sched.SequentialLR(topt, [warm, cos], milestones=[3]), \
+            S.CosineDecay(0.02, 5, warmup_target=0.1, warmup_steps=3)
+
+@pytest.mark.parametrize('name', ['exponential', 'cosine', 'multistep', 'warmup_cosine'])
+def test_schedules_against_pytorch(name):
+    torch = pytest.importorskip('torch')
+    rng = np.random.default_rng(0); p0 = rng.standard_normal(5); gs = rng.standard_normal((8, 5))
+    tp = torch.tensor(p0.copy(), requires_grad=True)
+    topt, tsched, schedule = _torch_schedule_pair(torch, name, tp)
+    p = p0.copy(); opt = dl2.SGD(schedule, momentum=0.9, params=[p])
+    for g in gs:
+        assert opt.learning_rate == pytest.approx(topt.param_groups[0]['lr'], rel=1e-12)
+        tp.grad = torch.tensor(g); topt.step(); tsched.step(); opt.step([g])
+    np.testing.assert_allclose(p, tp.detach().numpy(), rtol=1e-10, atol=1e-12)
