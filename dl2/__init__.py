@@ -11,8 +11,8 @@ from . import losses
 from .losses import (MeanSquaredError, BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy)
 from . import optim
 from . import optim as optimizers  # Keras' spelling: dl2.optimizers.Adam, dl2.optimizers.schedules
-from .optim import (Optimizer, SGD, Momentum, RMSprop, Adagrad, Adam, LearningRateSchedule, ExponentialDecay,
-                    CosineDecay, PiecewiseConstantDecay)
+from .optim import (Optimizer, SGD, Momentum, RMSprop, Adagrad, Adam, AdamW,
+                    LearningRateSchedule, ExponentialDecay, CosineDecay, PiecewiseConstantDecay)
 from .model import (Input, Sequential, load_model, History, Callback, EarlyStopping, ModelCheckpoint, TerminateOnNaN,
                     LearningRateScheduler, lr_find, suggest_lr, plot_lr_find)
 from .conv import Conv2D, conv2d_forward, conv2d_backward

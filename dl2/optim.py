@@ -16,8 +16,8 @@ from fastcore.basics import patch
 # %% auto #0
 __all__ = ['sgd_kernel', 'rmsprop_kernel', 'adagrad_kernel', 'SCHEDULES', 'schedules', 'OPTIMIZERS', 'sgd_update',
            'rmsprop_update', 'adagrad_update', 'adam_update', 'adam_kernel', 'LearningRateSchedule', 'ExponentialDecay',
-           'CosineDecay', 'PiecewiseConstantDecay', 'Optimizer', 'SGD', 'Momentum', 'RMSprop', 'Adagrad', 'Adam', 'get',
-           'serialize', 'deserialize']
+           'CosineDecay', 'PiecewiseConstantDecay', 'Optimizer', 'SGD', 'Momentum', 'RMSprop', 'Adagrad', 'Adam',
+           'AdamW', 'get', 'serialize', 'deserialize']
 
 # %% ../nbs/03_optim.ipynb #31298491
 def sgd_update(p, g, v, lr, momentum=0.0, nesterov=False):
@@ -205,17 +205,20 @@ class Optimizer:
                  learning_rate:float|LearningRateSchedule=0.01, # A positive number, or a schedule of the step
                  params:list|None=None, # The arrays to train, updated in place (or later, with `bind`)
                  *,
+                 weight_decay:float=0.0, # L2 penalty: weight_decay * p is added to each gradient (PyTorch's rule)
                  use_ema:bool=False, # Keep an exponential moving average of the parameters
                  ema_momentum:float=0.99, # Its momentum m: average <- m * average + (1 - m) * parameter
                  ema_overwrite_frequency:int|None=None, # Copy the averages into the parameters every k steps
                 ):
-        name, k = type(self).__name__, ema_overwrite_frequency
+        name, k, wd = type(self).__name__, ema_overwrite_frequency, weight_decay
+        if isinstance(wd, bool) or not isinstance(wd, numbers.Real) or not 0 <= wd < float('inf'):
+            raise ValueError(f"{name}: weight_decay must be a non-negative number, received {wd!r}")
         if not 0 <= ema_momentum < 1:
             raise ValueError(f"{name}: ema_momentum must be in [0, 1), received {ema_momentum!r}")
         if k is not None and not (isinstance(k, (int, np.integer)) and k > 0):
             raise ValueError(f"{name}: ema_overwrite_frequency must be None or a positive integer, "
                              f"received {k!r}")
-        self.learning_rate, self.iterations = learning_rate, 0
+        self.learning_rate, self.iterations, self.weight_decay = learning_rate, 0, float(wd)
         self.use_ema, self.ema_momentum = bool(use_ema), float(ema_momentum)
         self.ema_overwrite_frequency = None if k is None else int(k)
         self.params, self.state, self.averages = [], [], []
@@ -223,12 +226,13 @@ class Optimizer:
 
     def init_state(self, p, state): pass
     def update(self, p, g, state, lr): raise NotImplementedError
+    def apply_weight_decay(self, p, g, lr): return g + self.weight_decay * p  # L2: the gradient of wd/2 * |p|^2
     def get_config(self) -> dict:
         lr = self._learning_rate
         if isinstance(lr, LearningRateSchedule):
             lr = dict(class_name=type(lr).__name__, config=lr.get_config())
-        return dict(learning_rate=lr, use_ema=self.use_ema, ema_momentum=self.ema_momentum,
-                    ema_overwrite_frequency=self.ema_overwrite_frequency)
+        return dict(learning_rate=lr, weight_decay=self.weight_decay, use_ema=self.use_ema,
+                    ema_momentum=self.ema_momentum, ema_overwrite_frequency=self.ema_overwrite_frequency)
     def __repr__(self):
         config = dict(self.get_config(), learning_rate=self._learning_rate)
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in config.items())})"
@@ -290,52 +294,60 @@ def step(self:Optimizer, grads):
     lr = self.learning_rate  # a schedule's value at the step count before this update, as in Keras
     self.iterations += 1
     for p, g, st in zip(self.params, grads, self.state):
-        self.update(p.reshape(-1), np.ascontiguousarray(g, dtype=p.dtype).reshape(-1), st, lr)
+        p, g = p.reshape(-1), np.ascontiguousarray(g, dtype=p.dtype).reshape(-1)
+        if self.weight_decay: g = self.apply_weight_decay(p, g, lr)  # nothing to do (or pay) by default
+        self.update(p, g, st, lr)
     if self.use_ema: self._update_averages()
 
 # %% ../nbs/03_optim.ipynb #0f35f943
 class SGD(Optimizer):
-    "Stochastic gradient descent with optional (Nesterov) momentum."
+    "SGD with optional (Nesterov) momentum; weight_decay is L2 added to g, as torch.optim.SGD (Keras decouples)."
     n_state = 1
     def __init__(self, learning_rate=0.01,
                  momentum:float=0.0, # Velocity decay mu in [0, 1); 0 is plain SGD
                  nesterov:bool=False, # Step along g + mu * v instead of v
-                 params=None, **kwargs):
+                 params=None,
+                 weight_decay:float=0.0, # L2 penalty: g <- g + weight_decay * p first
+                 **kwargs):
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
         if not 0 <= self.momentum < 1:
             raise ValueError(f"{type(self).__name__}: momentum must be in [0, 1), received {momentum!r}")
-        super().__init__(learning_rate, params, **kwargs)
+        super().__init__(learning_rate, params, weight_decay=weight_decay, **kwargs)
     def update(self, p, g, st, lr): sgd_kernel(p, g, st[0], lr, self.momentum, self.nesterov)
     def get_config(self): return dict(super().get_config(), momentum=self.momentum, nesterov=self.nesterov)
 
 class Momentum(SGD):
     "SGD with momentum 0.9 (the original project's separate optimizer)."
-    def __init__(self, learning_rate=0.01, momentum=0.9, nesterov=False, params=None, **kwargs):
-        super().__init__(learning_rate, momentum, nesterov, params, **kwargs)
+    def __init__(self, learning_rate=0.01, momentum=0.9, nesterov=False, params=None, weight_decay=0.0, **kwargs):
+        super().__init__(learning_rate, momentum, nesterov, params, weight_decay, **kwargs)
 
 # %% ../nbs/03_optim.ipynb #c03rms01
 class RMSprop(Optimizer):
-    "RMSprop: divide by the root of a moving average of squared gradients."
+    "RMSprop: divide by the root of a moving average of g**2; weight_decay is L2, as torch.optim.RMSprop."
     n_state = 1
     def __init__(self, learning_rate=0.001,
                  rho:float=0.9, # Decay of the moving average of g**2
                  epsilon:float=1e-7, # Added to the root, against division by zero
-                 params=None, **kwargs):
+                 params=None,
+                 weight_decay:float=0.0, # L2 penalty: g <- g + weight_decay * p first
+                 **kwargs):
         self.rho, self.epsilon = float(rho), float(epsilon)
-        super().__init__(learning_rate, params, **kwargs)
+        super().__init__(learning_rate, params, weight_decay=weight_decay, **kwargs)
     def update(self, p, g, st, lr): rmsprop_kernel(p, g, st[0], lr, self.rho, self.epsilon)
     def get_config(self): return dict(super().get_config(), rho=self.rho, epsilon=self.epsilon)
 
 # %% ../nbs/03_optim.ipynb #c03ada01
 class Adagrad(Optimizer):
-    "Adagrad: divide by the root of the running sum of squared gradients."
+    "Adagrad: divide by the root of the running sum of g**2; weight_decay is L2, as torch.optim.Adagrad."
     n_state = 1
     def __init__(self, learning_rate=0.001,
                  initial_accumulator_value:float=0.1, # Starting value of the sum of g**2
                  epsilon:float=1e-7, # Added to the root, against division by zero
-                 params=None, **kwargs):
+                 params=None,
+                 weight_decay:float=0.0, # L2 penalty: g <- g + weight_decay * p first
+                 **kwargs):
         self.initial_accumulator_value, self.epsilon = float(initial_accumulator_value), float(epsilon)
-        super().__init__(learning_rate, params, **kwargs)
+        super().__init__(learning_rate, params, weight_decay=weight_decay, **kwargs)
     def init_state(self, p, st): st[0][:] = self.initial_accumulator_value
     def update(self, p, g, st, lr): adagrad_kernel(p, g, st[0], lr, self.epsilon)
     def get_config(self):
@@ -344,15 +356,17 @@ class Adagrad(Optimizer):
 
 # %% ../nbs/03_optim.ipynb #c03adam1
 class Adam(Optimizer):
-    "Adam: bias-corrected moving averages of the gradient and its square."
+    "Adam: bias-corrected moving averages of g and g**2; weight_decay is L2, as torch.optim.Adam (not AdamW)."
     n_state = 2
     def __init__(self, learning_rate=0.001,
                  beta_1:float=0.9, # Decay of the moving average of g
                  beta_2:float=0.999, # Decay of the moving average of g**2
                  epsilon:float=1e-7, # Added to the root, against division by zero
-                 params=None, **kwargs):
+                 params=None,
+                 weight_decay:float=0.0, # L2 penalty: g <- g + weight_decay * p first
+                 **kwargs):
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
-        super().__init__(learning_rate, params, **kwargs)
+        super().__init__(learning_rate, params, weight_decay=weight_decay, **kwargs)
     def update(self, p, g, st, lr):
         adam_kernel(p, g, st[0], st[1], lr, self.beta_1, self.beta_2, self.epsilon, self.iterations)
     def get_config(self):
@@ -369,6 +383,17 @@ def from_config(cls:Optimizer, config:dict):
                              f"expected one of {sorted(SCHEDULES)}")
         config['learning_rate'] = SCHEDULES[lr['class_name']].from_config(lr.get('config', {}))
     return cls(**config)
+
+# %% ../nbs/03_optim.ipynb #c03wd01
+class AdamW(Adam):
+    "Adam with decoupled weight decay, as torch.optim.AdamW: p <- p * (1 - lr * weight_decay), then the Adam step."
+    def __init__(self, learning_rate=0.001,
+                 weight_decay:float=0.01, # Decay rate lambda; PyTorch's default (Keras' is 0.004)
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-7, params=None, **kwargs):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, params, weight_decay, **kwargs)
+    def apply_weight_decay(self, p, g, lr):
+        p *= 1 - lr * self.weight_decay
+        return g
 
 # %% ../nbs/03_optim.ipynb #c03ema01
 @patch
@@ -388,7 +413,7 @@ def finalize_variable_values(self:Optimizer):
     for p, a in zip(self.params, self.averages): p[...] = a
 
 # %% ../nbs/03_optim.ipynb #ca43c70c
-OPTIMIZERS = dict(sgd=SGD, momentum=Momentum, rmsprop=RMSprop, adagrad=Adagrad, adam=Adam)
+OPTIMIZERS = dict(sgd=SGD, momentum=Momentum, rmsprop=RMSprop, adagrad=Adagrad, adam=Adam, adamw=AdamW)
 
 def get(optimizer) -> Optimizer:
     "An optimizer from a name (see `OPTIMIZERS`) or an instance."

@@ -42,7 +42,7 @@ def test_first_adam_step_by_hand():
     assert p[0] == pytest.approx(0.9, abs=1e-12)   # m_hat = g, v_hat = g^2: a step of exactly lr
 
 def test_keras_defaults():
-    ema = dict(use_ema=False, ema_momentum=0.99, ema_overwrite_frequency=None)
+    ema = dict(weight_decay=0.0, use_ema=False, ema_momentum=0.99, ema_overwrite_frequency=None)
     assert dl2.Adam().get_config() == dict(learning_rate=0.001, **ema, beta_1=0.9, beta_2=0.999, epsilon=1e-7)
     assert dl2.Adam(2e-3).learning_rate == 2e-3 and dl2.SGD(0.1, 0.9).momentum == 0.9  # Keras' argument order
     assert dl2.SGD().get_config() == dict(learning_rate=0.01, **ema, momentum=0.0, nesterov=False)
@@ -58,7 +58,7 @@ def test_optimizer_errors():
     with pytest.raises(ValueError, match='expected 1 gradients'): dl2.Adam(params=[np.zeros(2)]).step([])
     with pytest.raises(ValueError, match=r'gradient 0 has shape \(3,\), expected \(2,\)'): dl2.Adam(params=[np.zeros(2)]).step([np.zeros(3)])
     with pytest.raises(ValueError, match='C-contiguous'): dl2.SGD(params=[np.zeros((3, 3)).T[:, :2]])
-    with pytest.raises(ValueError, match="Unknown optimizer 'adamw'.*adagrad"): dl2.optim.get('adamw')
+    with pytest.raises(ValueError, match="Unknown optimizer 'lbfgs'.*adagrad"): dl2.optim.get('lbfgs')
 
 @pytest.mark.parametrize('name', ['sgd', 'nesterov', 'rmsprop', 'adagrad', 'adam'])
 def test_against_pytorch(name):
@@ -241,3 +241,108 @@ def test_schedules_against_pytorch(name):
         assert opt.learning_rate == pytest.approx(topt.param_groups[0]['lr'], rel=1e-12)
         tp.grad = torch.tensor(g); topt.step(); tsched.step(); opt.step([g])
     np.testing.assert_allclose(p, tp.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+# ---- weight decay: PyTorch's documented rules ----
+
+def _two_steps(make, g=0.5):
+    p = np.array([1.0]); opt = make([p])
+    for _ in range(2): opt.step([np.array([g])])
+    return p[0]
+
+def test_weight_decay_by_hand():
+    # p = 1, g = 0.5, lr = 0.1, wd = 0.5, eps = 0
+    # SGD: g' = 0.5 + 0.5 * 1 = 1 -> p = 0.9; g' = 0.5 + 0.45 = 0.95 -> p = 0.805
+    assert _two_steps(lambda ps: dl2.SGD(0.1, params=ps, weight_decay=0.5)) == pytest.approx(0.805, abs=1e-15)
+    # momentum 0.9: v = 1 -> p = 0.9; v = 0.9 + 0.95 = 1.85 -> p = 0.715
+    assert _two_steps(lambda ps: dl2.SGD(0.1, 0.9, params=ps, weight_decay=0.5)) == pytest.approx(0.715, abs=1e-15)
+    # AdamW: p = 0.95, then exactly lr (m_hat = g, v_hat = g^2) -> 0.85; p = 0.85 * 0.95 = 0.8075, then -0.1 -> 0.7075
+    adamw = lambda ps: dl2.AdamW(0.1, weight_decay=0.5, epsilon=0.0, params=ps)
+    assert _two_steps(adamw) == pytest.approx(0.7075, abs=1e-15)
+    # Adam with L2: g' = 1 then 0.95; m2 = 0.09 + 0.095 = 0.185, v2 = 0.000999 + 0.0009025 = 0.0019015
+    expected = 0.9 - 0.1 * (0.185 / (1 - 0.81)) / np.sqrt(0.0019015 / (1 - 0.998001))
+    assert _two_steps(lambda ps: dl2.Adam(0.1, epsilon=0.0, params=ps, weight_decay=0.5)) == pytest.approx(expected, abs=1e-14)
+    # RMSprop, one step: s = 0.1 * 1^2 -> p = 1 - 0.1 * 1 / sqrt(0.1)
+    p = np.array([1.0]); dl2.RMSprop(0.1, rho=0.9, epsilon=0.0, params=[p], weight_decay=0.5).step([np.array([0.5])])
+    assert p[0] == pytest.approx(1 - 0.1 / np.sqrt(0.1), abs=1e-15)
+    # Adagrad, one step: s = 0.1 + 1 -> p = 1 - 0.1 / sqrt(1.1)
+    p = np.array([1.0]); dl2.Adagrad(0.1, epsilon=0.0, params=[p], weight_decay=0.5).step([np.array([0.5])])
+    assert p[0] == pytest.approx(1 - 0.1 / np.sqrt(1.1), abs=1e-15)
+
+def test_adamw_defaults_and_names():
+    opt = dl2.optim.get('adamw')
+    assert type(opt) is dl2.AdamW and opt.weight_decay == 0.01 and opt.learning_rate == 0.001   # PyTorch's defaults
+    assert dl2.AdamW(2e-3, 0.05).weight_decay == 0.05                                            # Keras' argument order
+    back = dl2.optim.deserialize(json.loads(json.dumps(dl2.optim.serialize(dl2.AdamW(weight_decay=0.02, beta_1=0.5)))))
+    assert type(back) is dl2.AdamW and back.get_config() == dl2.AdamW(weight_decay=0.02, beta_1=0.5).get_config()
+    assert dl2.Momentum(weight_decay=0.1).get_config()['weight_decay'] == 0.1
+    assert dl2.AdamW(weight_decay=0.0).get_config()['weight_decay'] == 0.0
+
+@pytest.mark.parametrize('bad', [-0.1, float('nan'), float('inf'), '0.1', True, None])
+def test_weight_decay_checked(bad):
+    with pytest.raises(ValueError, match=re.escape(f"weight_decay must be a non-negative number, received {bad!r}")):
+        dl2.RMSprop(weight_decay=bad)
+
+def test_weight_decay_zero_does_no_extra_work():
+    class Spy(dl2.Adam):
+        def apply_weight_decay(self, p, g, lr): raise AssertionError('called')
+    Spy(params=[np.ones(3)]).step([np.ones(3)])                                 # wd = 0: never called
+    with pytest.raises(AssertionError, match='called'): Spy(params=[np.ones(3)], weight_decay=0.1).step([np.ones(3)])
+
+def test_weight_decay_keeps_float32_and_leaves_the_gradient_alone():
+    p = np.ones(4, np.float32); g = np.ones(4, np.float32)
+    for opt in [dl2.SGD(0.1, params=[p], weight_decay=0.1), dl2.AdamW(0.1, params=[p])]:
+        opt.step([g])
+        assert p.dtype == np.float32 and (g == 1).all()
+
+def test_sgd_l2_equals_decoupled_decay():
+    rng = np.random.default_rng(3); p = rng.standard_normal(6); q = p.copy(); gs = rng.standard_normal((4, 6))
+    opt = dl2.SGD(0.05, params=[p], weight_decay=0.2)
+    for g in gs:
+        opt.step([g]); q *= 1 - 0.05 * 0.2; q -= 0.05 * g
+    np.testing.assert_allclose(p, q, rtol=1e-14)
+
+def _torch_pair(torch, name, tp, schedule=False):
+    "A torch.optim optimizer and the dl2 one that should follow it step for step (float64)."
+    O = torch.optim
+    pairs = {
+        'sgd':        (lambda: O.SGD([tp], lr=0.1, weight_decay=0.05),
+                       lambda ps, lr: dl2.SGD(lr, params=ps, weight_decay=0.05)),
+        'momentum':   (lambda: O.SGD([tp], lr=0.1, momentum=0.9, weight_decay=0.05),
+                       lambda ps, lr: dl2.Momentum(lr, params=ps, weight_decay=0.05)),
+        'nesterov':   (lambda: O.SGD([tp], lr=0.1, momentum=0.8, nesterov=True, weight_decay=0.05),
+                       lambda ps, lr: dl2.SGD(lr, 0.8, True, params=ps, weight_decay=0.05)),
+        'rmsprop':    (lambda: O.RMSprop([tp], lr=0.01, alpha=0.9, eps=1e-7, weight_decay=0.1),
+                       lambda ps, lr: dl2.RMSprop(lr, rho=0.9, params=ps, weight_decay=0.1)),
+        'adagrad':    (lambda: O.Adagrad([tp], lr=0.1, initial_accumulator_value=0.1, eps=1e-7, weight_decay=0.1),
+                       lambda ps, lr: dl2.Adagrad(lr, params=ps, weight_decay=0.1)),
+        'adam':       (lambda: O.Adam([tp], lr=0.01, eps=1e-7, weight_decay=0.1),
+                       lambda ps, lr: dl2.Adam(lr, params=ps, weight_decay=0.1)),
+        'adamw':      (lambda: O.AdamW([tp], lr=0.01, eps=1e-7),                     # torch's default weight_decay
+                       lambda ps, lr: dl2.AdamW(lr, params=ps)),
+        'adamw_big':  (lambda: O.AdamW([tp], lr=0.05, betas=(0.5, 0.99), eps=1e-7, weight_decay=2.0),
+                       lambda ps, lr: dl2.AdamW(lr, 2.0, beta_1=0.5, beta_2=0.99, params=ps)),
+    }
+    make_t, make_d = pairs[name]
+    topt = make_t()
+    lr0 = topt.param_groups[0]['lr']
+    if not schedule: return topt, None, lambda ps: make_d(ps, lr0)
+    tsched = torch.optim.lr_scheduler.CosineAnnealingLR(topt, T_max=10, eta_min=lr0 * 0.1)
+    return topt, tsched, lambda ps: make_d(ps, S.CosineDecay(lr0, 10, alpha=0.1))
+
+@pytest.mark.parametrize('schedule', [False, True], ids=['constant', 'cosine'])
+@pytest.mark.parametrize('name', ['sgd', 'momentum', 'nesterov', 'rmsprop', 'adagrad', 'adam', 'adamw', 'adamw_big'])
+def test_weight_decay_against_pytorch(name, schedule):
+    torch = pytest.importorskip('torch')
+    rng = np.random.default_rng(0); p0 = rng.standard_normal(7); gs = rng.standard_normal((8, 7))
+    tp = torch.tensor(p0.copy(), dtype=torch.float64, requires_grad=True)
+    topt, tsched, make = _torch_pair(torch, name, tp, schedule)
+    p = p0.copy(); opt = make([p])
+    for g in gs:
+        tp.grad = torch.tensor(g); topt.step(); opt.step([g])
+        if tsched: tsched.step()
+    np.testing.assert_allclose(p, tp.detach().numpy(), rtol=1e-10, atol=1e-12)
+    ref = p0.copy(); plain = make([ref])
+    plain.weight_decay = 0.0
+    for g in gs: plain.step([g])
+    assert np.abs(ref - p).max() > 1e-6          # the decay made a difference that torch agrees with
