@@ -1,4 +1,4 @@
-"""How fast dl2 trains, measured against PyTorch on the same CPU in the same run, and the command that prints the table.
+"""How fast dl2 trains, against PyTorch in the same run; the command that prints it; how each kernel got fast.
 
 Docs: https://dl2-book.github.io/dl2/performance.html.md"""
 
@@ -6,9 +6,19 @@ Docs: https://dl2-book.github.io/dl2/performance.html.md"""
 
 # %% ../nbs/13_performance.ipynb #83f94a54
 from __future__ import annotations
-import argparse, os, platform, statistics, sys, time
+import argparse, os, platform, statistics, subprocess, sys, tempfile, time
 import numpy as np
-import dl2
+from .core import set_seed, single_threaded_blas
+from .dense import Dense
+from .losses import SparseCategoricalCrossentropy
+from .optim import Adam
+from .model import Input, Sequential
+from .conv import Conv2D
+from .conv_transpose import Conv2DTranspose
+from .sampling import MaxPooling2D, UpSampling2D
+from .batchnorm import BatchNormalization
+from .lenet import LeNet5
+from .gan import dcgan_mnist
 
 # %% auto #0
 __all__ = ['OPS', 'BENCHES', 'environment', 'alternate', 'median', 'dl2_mlp_epoch', 'torch_mlp_epoch', 'versus', 'bench_mlp',
@@ -24,7 +34,8 @@ def environment() -> dict:
                OPENBLAS_L2_SIZE=os.environ.get('OPENBLAS_L2_SIZE', '(unset)'))
     try:
         from threadpoolctl import threadpool_info
-        env['blas'] = ', '.join(f"{i['internal_api']} {i.get('architecture') or ''} x{i['num_threads']}".strip() for i in threadpool_info())
+        def lib(i): return f"{i['internal_api']} {i.get('architecture') or '-'} x{i['num_threads']}"
+        env['blas'] = ', '.join(lib(i) for i in threadpool_info())
     except ImportError: env['blas'] = '(threadpoolctl not installed)'
     torch = _torch()
     env['torch'] = torch.__version__ if torch else '(not installed)'
@@ -39,14 +50,16 @@ def _torch():
 
 # %% ../nbs/13_performance.ipynb #60f83e04
 def alternate(contenders:dict, rounds:int=5, warmup:int=1, pause:float=0.05) -> dict:
-    "Time each contender once per round, in turn, after a short pause; return all times (seconds) per contender."
+    "Time each contender once per round, in turn, after a short pause; all times (seconds) per contender."
     for _ in range(warmup):
         for f in contenders.values(): f()
     times = {k: [] for k in contenders}
     for _ in range(rounds):
         for k, f in contenders.items():
             time.sleep(pause)
-            t = time.perf_counter(); f(); times[k].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            f()
+            times[k].append(time.perf_counter() - t)
     return times
 
 def median(ts): return statistics.median(ts)
@@ -59,83 +72,100 @@ def _mlp_data(n, seed=0):
 def dl2_mlp_epoch(n=20000, batch_size=50):
     "A function that trains dl2's MLP 784-50-40-10 (Adam) for one epoch of `n` samples."
     x, y = _mlp_data(n)
-    dl2.set_seed(0)
-    m = dl2.Sequential([dl2.Input((784,)), dl2.Dense(50, activation='relu'), dl2.Dense(40, activation='relu'), dl2.Dense(10)])
-    m.compile(dl2.Adam(learning_rate=1e-3), dl2.SparseCategoricalCrossentropy(from_logits=True))
+    set_seed(0)
+    m = Sequential([Input((784,)), Dense(50, activation='relu'), Dense(40, activation='relu'), Dense(10)])
+    m.compile(Adam(learning_rate=1e-3), SparseCategoricalCrossentropy(from_logits=True))
     return lambda: m.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)
 
+# %% ../nbs/13_performance.ipynb #eeca4ebf
 def _torch_epoch(torch, m, tx, ty, batch_size, lr=1e-3):
-    "A function that trains the PyTorch model m (Adam, cross-entropy) for one epoch over shuffled batches, as `fit` does."
+    "A function that trains the PyTorch model m (Adam, cross-entropy) for one epoch, as `fit` does."
     opt, lossf = torch.optim.Adam(m.parameters(), lr=lr), torch.nn.CrossEntropyLoss()
     def epoch():
         perm = torch.randperm(len(tx))
         for s in range(0, len(tx), batch_size):
             idx = perm[s:s + batch_size]
-            opt.zero_grad(); lossf(m(tx[idx]), ty[idx]).backward(); opt.step()
+            opt.zero_grad()
+            lossf(m(tx[idx]), ty[idx]).backward()
+            opt.step()
     return epoch
 
 def torch_mlp_epoch(n=20000, batch_size=50, threads=2):
     "The same network and training loop in PyTorch (None when PyTorch is not installed)."
     torch = _torch()
     if torch is None: return None
-    torch.set_num_threads(threads); torch.manual_seed(0)
-    x, y = _mlp_data(n); nn = torch.nn
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    x, y = _mlp_data(n)
+    nn = torch.nn
     m = nn.Sequential(nn.Linear(784, 50), nn.ReLU(), nn.Linear(50, 40), nn.ReLU(), nn.Linear(40, 10))
     return _torch_epoch(torch, m, torch.from_numpy(x), torch.from_numpy(y), batch_size)
 
 # %% ../nbs/13_performance.ipynb #a8cce293
 def versus(bench:str, unit:str, dl2_run, torch_run, work:float, rounds:int=5) -> list:
-    "One table row: throughput (`work` units per run) of a dl2 function against its PyTorch twin (None: dl2 alone)."
+    "One table row: throughput (`work` per run) of a dl2 function and of its PyTorch twin (None: dl2 alone)."
     contenders = {'dl2': dl2_run}
     if torch_run is not None: contenders['torch'] = torch_run
     times = alternate(contenders, rounds=rounds)
     return [dict(bench=bench, unit=unit, dl2=work / median(times['dl2']),
                  torch=work / median(times['torch']) if 'torch' in times else None)]
 
+# %% ../nbs/13_performance.ipynb #93941482
 def bench_mlp(n=20000, rounds=5) -> list:
     "Row: MLP training samples/s, dl2 and PyTorch."
-    return versus('MLP 784-50-40-10 train, batch 50, Adam', 'samples/s', dl2_mlp_epoch(n), torch_mlp_epoch(n), n, rounds)
+    return versus('MLP 784-50-40-10 train, batch 50, Adam', 'samples/s', dl2_mlp_epoch(n), torch_mlp_epoch(n),
+                  n, rounds)
 
 # %% ../nbs/13_performance.ipynb #efb14802
-OPS = [('Conv2D 3→6 5×5, 64×32×32×3', lambda: dl2.Conv2D(6, 5), (64, 32, 32, 3)),
-       ('Conv2D 6→16 5×5, 64×14×14×6', lambda: dl2.Conv2D(16, 5), (64, 14, 14, 6)),
-       ("Conv2D 32→64 3×3 'same', 64×16×16×32", lambda: dl2.Conv2D(64, 3, padding='same'), (64, 16, 16, 32)),
-       ("Conv2DTranspose 64→32 4×4 s2 'same', 64×7×7×64", lambda: dl2.Conv2DTranspose(32, 4, strides=2, padding='same'), (64, 7, 7, 64)),
-       ('MaxPooling2D 2×2, 64×28×28×6', lambda: dl2.MaxPooling2D(2), (64, 28, 28, 6)),
-       ('UpSampling2D 2×2, 64×14×14×16', lambda: dl2.UpSampling2D(2), (64, 14, 14, 16)),
-       ('BatchNormalization (training), 64×16×16×64', lambda: dl2.BatchNormalization(), (64, 16, 16, 64))]
+OPS = [('Conv2D 3→6 5×5, 64×32×32×3', lambda: Conv2D(6, 5), (64, 32, 32, 3)),
+       ('Conv2D 6→16 5×5, 64×14×14×6', lambda: Conv2D(16, 5), (64, 14, 14, 6)),
+       ("Conv2D 32→64 3×3 'same', 64×16×16×32", lambda: Conv2D(64, 3, padding='same'),
+        (64, 16, 16, 32)),
+       ("Conv2DTranspose 64→32 4×4 s2 'same', 64×7×7×64",
+        lambda: Conv2DTranspose(32, 4, strides=2, padding='same'), (64, 7, 7, 64)),
+       ('MaxPooling2D 2×2, 64×28×28×6', lambda: MaxPooling2D(2), (64, 28, 28, 6)),
+       ('UpSampling2D 2×2, 64×14×14×16', lambda: UpSampling2D(2), (64, 14, 14, 16)),
+       ('BatchNormalization (training), 64×16×16×64', lambda: BatchNormalization(), (64, 16, 16, 64))]
 
 def _torch_op(torch, layer, shape):
     "The PyTorch twin of a dl2 layer, with the same weights, as a function of an NCHW tensor."
     F = torch.nn.functional
-    if isinstance(layer, dl2.Conv2DTranspose):
-        w = torch.tensor(layer.kernel).permute(3, 2, 0, 1).contiguous().requires_grad_(); b = torch.tensor(layer.bias).requires_grad_()
-        return lambda x: F.conv_transpose2d(x, w, b, stride=layer.strides, padding=1)   # 4×4, s2, 'same' crops 1 each side
-    if isinstance(layer, dl2.Conv2D):
-        w = torch.tensor(layer.kernel).permute(3, 2, 0, 1).contiguous().requires_grad_(); b = torch.tensor(layer.bias).requires_grad_()
-        return lambda x: F.conv2d(x, w, b, stride=layer.strides, padding='same' if layer.padding == 'same' else 0)
-    if isinstance(layer, dl2.MaxPooling2D): return lambda x: F.max_pool2d(x, layer.pool_size, layer.strides)
-    if isinstance(layer, dl2.UpSampling2D): return lambda x: F.interpolate(x, scale_factor=layer.size, mode='nearest')
-    if isinstance(layer, dl2.BatchNormalization):
+    if isinstance(layer, (Conv2D, Conv2DTranspose)):
+        w = torch.tensor(layer.kernel).permute(3, 2, 0, 1).contiguous().requires_grad_()
+        b = torch.tensor(layer.bias).requires_grad_()
+        if isinstance(layer, Conv2DTranspose): # 4×4, stride 2, 'same' crops 1 on each side
+            return lambda x: F.conv_transpose2d(x, w, b, stride=layer.strides, padding=1)
+        pad = 'same' if layer.padding == 'same' else 0
+        return lambda x: F.conv2d(x, w, b, stride=layer.strides, padding=pad)
+    if isinstance(layer, MaxPooling2D): return lambda x: F.max_pool2d(x, layer.pool_size, layer.strides)
+    if isinstance(layer, UpSampling2D):
+        return lambda x: F.interpolate(x, scale_factor=layer.size, mode='nearest')
+    if isinstance(layer, BatchNormalization):
         g, b = torch.tensor(layer.gamma).requires_grad_(), torch.tensor(layer.beta).requires_grad_()
         rm, rv = torch.tensor(layer.moving_mean), torch.tensor(layer.moving_variance)
-        return lambda x: F.batch_norm(x, rm, rv, g, b, training=True, momentum=1 - layer.momentum, eps=layer.epsilon)
+        return lambda x: F.batch_norm(x, rm, rv, g, b, training=True, momentum=1 - layer.momentum,
+                                      eps=layer.epsilon)
     raise ValueError(f"no PyTorch twin for {layer!r}")
 
+# %% ../nbs/13_performance.ipynb #92ce1988
 def _op_contenders(make, shape, reps=10, threads=2):
+    "Functions that run a layer's forward and backward pass `reps` times, in dl2 and (if installed) PyTorch."
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape, dtype=np.float32)
-    layer = make(); y = layer(x, training=True); dout = rng.standard_normal(y.shape, dtype=np.float32)
+    layer = make()
+    y = layer(x, training=True)
+    dout = rng.standard_normal(y.shape, dtype=np.float32)
     def dl2_step():
-        for _ in range(reps): layer(x, training=True); layer.backward(dout)
-    out = {'dl2': dl2_step}
-    torch = _torch()
+        for _ in range(reps):
+            layer(x, training=True)
+            layer.backward(dout)
+    out, torch = {'dl2': dl2_step}, _torch()
     if torch is not None:
         torch.set_num_threads(threads)
         op = _torch_op(torch, layer, shape)
         tx = torch.tensor(x).permute(0, 3, 1, 2).contiguous().requires_grad_()
         tg = torch.tensor(dout).permute(0, 3, 1, 2).contiguous()
-        ty = op(tx); assert tuple(ty.shape) == tuple(tg.shape), (ty.shape, tg.shape)
+        assert tuple(op(tx).shape) == tuple(tg.shape), (op(tx).shape, tg.shape)
         def torch_step():
             for _ in range(reps): op(tx).backward(tg)
         out['torch'] = torch_step
@@ -154,68 +184,86 @@ def bench_ops(rounds=5, reps=10) -> list:
 # %% ../nbs/13_performance.ipynb #f130eefb
 def dl2_lenet_steps(steps=60, batch_size=64):
     "A function that trains dl2's LeNet-5 (Adam) for `steps` batches of CIFAR-10-shaped data."
-    from dl2.lenet import LeNet5
-    rng = np.random.default_rng(0); n = steps * batch_size
+    rng, n = np.random.default_rng(0), steps * batch_size
     x, y = rng.random((n, 32, 32, 3), dtype=np.float32), rng.integers(0, 10, n)
-    dl2.set_seed(0)
-    m = LeNet5(); m.compile(dl2.Adam(learning_rate=1e-3), dl2.SparseCategoricalCrossentropy(from_logits=True))
+    set_seed(0)
+    m = LeNet5()
+    m.compile(Adam(learning_rate=1e-3), SparseCategoricalCrossentropy(from_logits=True))
     return lambda: m.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)
 
 def torch_lenet_steps(steps=60, batch_size=64, threads=2):
     "The same in PyTorch (None when it is not installed)."
     torch = _torch()
     if torch is None: return None
-    torch.set_num_threads(threads); torch.manual_seed(0)
-    nn = torch.nn; n = steps * batch_size
-    rng = np.random.default_rng(0)
-    tx, ty = torch.from_numpy(rng.random((n, 3, 32, 32), dtype=np.float32)), torch.from_numpy(rng.integers(0, 10, n))
-    m = nn.Sequential(nn.Conv2d(3, 6, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    nn, n, rng = torch.nn, steps * batch_size, np.random.default_rng(0)
+    tx = torch.from_numpy(rng.random((n, 3, 32, 32), dtype=np.float32))
+    ty = torch.from_numpy(rng.integers(0, 10, n))
+    m = nn.Sequential(nn.Conv2d(3, 6, 5), nn.ReLU(), nn.MaxPool2d(2),
+                      nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                       nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
     return _torch_epoch(torch, m, tx, ty, batch_size)
 
 def bench_lenet(rounds=5, steps=60) -> list:
     "Row: LeNet-5 training samples/s at batch 64, dl2 and PyTorch."
-    return versus('LeNet-5 train (CIFAR-10 shapes), batch 64, Adam', 'samples/s', dl2_lenet_steps(steps), torch_lenet_steps(steps), steps * 64, rounds)
+    return versus('LeNet-5 train (CIFAR-10 shapes), batch 64, Adam', 'samples/s', dl2_lenet_steps(steps),
+                  torch_lenet_steps(steps), steps * 64, rounds)
 
 # %% ../nbs/13_performance.ipynb #33fa6eec
 def dl2_gan_steps(steps=20, batch_size=64):
     "A function that runs `steps` GAN training steps of the GAN chapter's DCGAN."
-    from dl2.gan import dcgan_mnist
-    dl2.set_seed(0)
+    set_seed(0)
     gan = dcgan_mnist(seed=0)
     x = np.random.default_rng(0).uniform(-1, 1, (batch_size, 28, 28, 1)).astype(np.float32)
     def run():
-        from dl2.core import single_threaded_blas
         with single_threaded_blas():
             for _ in range(steps): gan.train_step(x)
     return run
+
+# %% ../nbs/13_performance.ipynb #d2d2d6d8
+def _torch_dcgan(nn):
+    "The GAN chapter's generator and discriminator in PyTorch (channels-first)."
+    G = nn.Sequential(nn.Linear(64, 7 * 7 * 128), nn.BatchNorm1d(7 * 7 * 128), nn.ReLU(),
+                      nn.Unflatten(1, (128, 7, 7)),
+                      nn.Conv2d(128, 128, 3, padding=1), nn.BatchNorm2d(128), nn.ReLU(),
+                      nn.ConvTranspose2d(128, 64, 4, 2, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+                      nn.ConvTranspose2d(64, 1, 4, 2, padding=1), nn.Tanh())
+    D = nn.Sequential(nn.Conv2d(1, 32, 4, 2, padding=1), nn.LeakyReLU(0.2),
+                      nn.Conv2d(32, 64, 4, 2, padding=1), nn.LeakyReLU(0.2),
+                      nn.Conv2d(64, 128, 3, 2, padding=1), nn.LeakyReLU(0.2),
+                      nn.Flatten(), nn.Linear(4 * 4 * 128, 1))
+    return G, D
 
 def torch_gan_steps(steps=20, batch_size=64, threads=2):
     "The same networks and steps in PyTorch (None when it is not installed)."
     torch = _torch()
     if torch is None: return None
-    torch.set_num_threads(threads); torch.manual_seed(0); nn = torch.nn
-    G = nn.Sequential(nn.Linear(64, 7 * 7 * 128), nn.BatchNorm1d(7 * 7 * 128), nn.ReLU(), nn.Unflatten(1, (128, 7, 7)),
-                      nn.Conv2d(128, 128, 3, padding=1), nn.BatchNorm2d(128), nn.ReLU(),
-                      nn.ConvTranspose2d(128, 64, 4, 2, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.ConvTranspose2d(64, 1, 4, 2, padding=1), nn.Tanh())
-    D = nn.Sequential(nn.Conv2d(1, 32, 4, 2, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(32, 64, 4, 2, padding=1), nn.LeakyReLU(0.2),
-                      nn.Conv2d(64, 128, 3, 2, padding=1), nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(4 * 4 * 128, 1))
-    go, do = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999)), torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
-    bce = nn.BCEWithLogitsLoss()
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    nn, swa = torch.nn, torch.optim.swa_utils
+    G, D = _torch_dcgan(nn)
+    go = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
+    do = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
+    bce, ema = nn.BCEWithLogitsLoss(), swa.AveragedModel(G, multi_avg_fn=swa.get_ema_multi_avg_fn(0.999))
     x = torch.rand(batch_size, 1, 28, 28) * 2 - 1
     ones, zeros = torch.ones(batch_size, 1), torch.zeros(batch_size, 1)
-    swa = torch.optim.swa_utils
-    ema = swa.AveragedModel(G, multi_avg_fn=swa.get_ema_multi_avg_fn(0.999))
     def run():
         for _ in range(steps):
             fake = G(torch.randn(batch_size, 64))
-            do.zero_grad(); (bce(D(x), ones) + bce(D(fake.detach()), zeros)).backward(); do.step()
-            go.zero_grad(); bce(D(fake), ones).backward(); go.step(); ema.update_parameters(G)
+            do.zero_grad()
+            (bce(D(x), ones) + bce(D(fake.detach()), zeros)).backward()
+            do.step()
+            go.zero_grad()
+            bce(D(fake), ones).backward()
+            go.step()
+            ema.update_parameters(G)
     return run
 
 def bench_gan(rounds=5, steps=20) -> list:
     "Row: DCGAN training steps/s at batch 64, dl2 and PyTorch."
-    return versus('DCGAN (MNIST) train step, batch 64', 'steps/s', dl2_gan_steps(steps), torch_gan_steps(steps), steps, rounds)
+    return versus('DCGAN (MNIST) train step, batch 64', 'steps/s', dl2_gan_steps(steps),
+                  torch_gan_steps(steps), steps, rounds)
 
 # %% ../nbs/13_performance.ipynb #2d3a695d
 _STARTUP = """
@@ -228,27 +276,29 @@ t2 = time.perf_counter(); m.fit(xs[:64], ys[:64], batch_size=64, verbose=0); t3 
 m.fit(xs, ys, batch_size=64, verbose=0); t4 = time.perf_counter()
 lenet_first = (t3 - t2) - (t4 - t3) / 10
 x = np.ones((2, 8, 8, 3), np.float32); t5 = time.perf_counter()
-for l in [dl2.Conv2D(2, 3), dl2.Conv2D(8, 3, padding='same'), dl2.Conv2D(8, 3, strides=2), dl2.Conv2DTranspose(2, 2, strides=2),
-          dl2.MaxPooling2D(), dl2.AveragePooling2D(), dl2.UpSampling2D(), dl2.BatchNormalization(), dl2.Dropout(0.5)]:
+for l in [dl2.Conv2D(2, 3), dl2.Conv2D(8, 3, padding='same'), dl2.Conv2D(8, 3, strides=2),
+          dl2.Conv2DTranspose(2, 2, strides=2), dl2.MaxPooling2D(), dl2.AveragePooling2D(),
+          dl2.UpSampling2D(), dl2.BatchNormalization(), dl2.Dropout(0.5)]:
     y = l(x, training=True); l.backward(np.ones_like(y))
 print(t1 - t0, lenet_first, lenet_first + time.perf_counter() - t5)
 """
 
 def bench_startup() -> list:
-    "Rows: import time, the first use of every kernel, and LeNet-5's first-step overhead, with a cold and a warm Numba cache (seconds)."
-    import subprocess, tempfile
+    "Rows: import time, first use of every kernel, LeNet-5's first-step overhead, cold and warm cache (s)."
     with tempfile.TemporaryDirectory() as d:
         env = dict(os.environ, NUMBA_CACHE_DIR=d)
-        runs = [subprocess.run([sys.executable, '-c', _STARTUP], env=env, capture_output=True, text=True, check=True).stdout.split() for _ in range(2)]
+        runs = [subprocess.run([sys.executable, '-c', _STARTUP], env=env, capture_output=True, text=True,
+                               check=True).stdout.split() for _ in range(2)]
     (imp, lcold, cold), (imp2, lwarm, warm) = [[float(v) for v in r] for r in runs]
-    return [dict(bench='import dl2', unit='s', dl2=imp2, torch=None),
-            dict(bench='LeNet-5 first-epoch overhead, cold cache (compile)', unit='s', dl2=lcold, torch=None),
-            dict(bench='LeNet-5 first-epoch overhead, warm cache', unit='s', dl2=lwarm, torch=None),
-            dict(bench='first use of all layer kernels, cold cache (compile)', unit='s', dl2=cold, torch=None),
-            dict(bench='first use of all layer kernels, warm cache', unit='s', dl2=warm, torch=None)]
+    rows = [('import dl2', imp2), ('LeNet-5 first-epoch overhead, cold cache (compile)', lcold),
+            ('LeNet-5 first-epoch overhead, warm cache', lwarm),
+            ('first use of all layer kernels, cold cache (compile)', cold),
+            ('first use of all layer kernels, warm cache', warm)]
+    return [dict(bench=name, unit='s', dl2=v, torch=None) for name, v in rows]
 
 # %% ../nbs/13_performance.ipynb #cfddc740
-BENCHES = {'mlp': bench_mlp, 'ops': bench_ops, 'lenet': bench_lenet, 'gan': bench_gan, 'startup': lambda rounds=5: bench_startup()}
+BENCHES = {'mlp': bench_mlp, 'ops': bench_ops, 'lenet': bench_lenet, 'gan': bench_gan,
+           'startup': lambda rounds=5: bench_startup()}
 
 def _speedup(r):
     if r.get('dl2') is None or r.get('torch') is None: return None
@@ -264,13 +314,16 @@ def format_table(rows, env=None) -> str:
     f = lambda v: f"{'-':>10}" if v is None else (f"{v:>10,.0f}" if v >= 100 else f"{v:>10.3f}")
     for r in rows:
         s = _speedup(r)
-        lines.append(f"{r['bench']:<{w}}  {r['unit']:<10} {f(r['dl2'])} {f(r['torch'])} " + (f"{s:>12.2f}x" if s else f"{'-':>13}"))
+        lines.append(f"{r['bench']:<{w}}  {r['unit']:<10} {f(r['dl2'])} {f(r['torch'])} "
+                     + (f"{s:>12.2f}x" if s else f"{'-':>13}"))
     return '\n'.join(lines)
 
 def main(argv=None):
     "Command line: python -m dl2.bench [all|mlp|ops|lenet|gan|startup] [--rounds R]"
-    p = argparse.ArgumentParser(prog='python -m dl2.bench', description='dl2 benchmarks, against PyTorch when installed')
-    p.add_argument('which', nargs='*', default=['all'], help=f"benchmarks to run: all or any of {list(BENCHES)}")
+    p = argparse.ArgumentParser(prog='python -m dl2.bench',
+                                description='dl2 benchmarks, against PyTorch when installed')
+    p.add_argument('which', nargs='*', default=['all'],
+                   help=f"benchmarks to run: all or any of {list(BENCHES)}")
     p.add_argument('--rounds', type=int, default=5, help='timed rounds per contender (median reported)')
     a = p.parse_args(argv)
     names = list(BENCHES) if 'all' in a.which else a.which
