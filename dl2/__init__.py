@@ -8,7 +8,8 @@ from .core import (Layer, set_floatx, floatx, using_floatx, set_seed, get_rng, g
                    numerical_grad, get_activation, get_initializer, register_layer)
 from .dense import Dense, Activation, ReLU, LeakyReLU, Softmax, Flatten, Reshape, dense_forward, dense_backward
 from . import losses
-from .losses import (MeanSquaredError, BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy)
+from .losses import (MeanSquaredError, BinaryCrossentropy, CategoricalCrossentropy,
+                     SparseCategoricalCrossentropy)
 from . import optim
 from . import optim as optimizers  # Keras' spelling: dl2.optimizers.Adam, dl2.optimizers.schedules
 from .optim import (Optimizer, SGD, Momentum, RMSprop, Adagrad, Adam, AdamW,

@@ -1,4 +1,4 @@
-"""Gradient descent and its refinements (momentum, RMSprop, Adagrad, Adam), learning-rate schedules.
+"""Gradient descent and its refinements (momentum, RMSprop, Adagrad, Adam, AdamW), schedules, weight decay.
 
 Docs: https://dl2-book.github.io/dl2/optim.html.md"""
 
@@ -205,7 +205,7 @@ class Optimizer:
                  learning_rate:float|LearningRateSchedule=0.01, # A positive number, or a schedule of the step
                  params:list|None=None, # The arrays to train, updated in place (or later, with `bind`)
                  *,
-                 weight_decay:float=0.0, # L2 penalty: weight_decay * p is added to each gradient (PyTorch's rule)
+                 weight_decay:float=0.0, # L2 penalty, added to each gradient as wd * p (PyTorch's rule)
                  use_ema:bool=False, # Keep an exponential moving average of the parameters
                  ema_momentum:float=0.99, # Its momentum m: average <- m * average + (1 - m) * parameter
                  ema_overwrite_frequency:int|None=None, # Copy the averages into the parameters every k steps
@@ -226,7 +226,7 @@ class Optimizer:
 
     def init_state(self, p, state): pass
     def update(self, p, g, state, lr): raise NotImplementedError
-    def apply_weight_decay(self, p, g, lr): return g + self.weight_decay * p  # L2: the gradient of wd/2 * |p|^2
+    def apply_weight_decay(self, p, g, lr): return g + self.weight_decay * p  # L2: gradient of wd/2 |p|^2
     def get_config(self) -> dict:
         lr = self._learning_rate
         if isinstance(lr, LearningRateSchedule):
@@ -301,7 +301,7 @@ def step(self:Optimizer, grads):
 
 # %% ../nbs/03_optim.ipynb #0f35f943
 class SGD(Optimizer):
-    "SGD with optional (Nesterov) momentum; weight_decay is L2 added to g, as torch.optim.SGD (Keras decouples)."
+    "SGD with optional (Nesterov) momentum; weight_decay is L2 in g, as torch.optim.SGD (Keras decouples)."
     n_state = 1
     def __init__(self, learning_rate=0.01,
                  momentum:float=0.0, # Velocity decay mu in [0, 1); 0 is plain SGD
@@ -316,9 +316,11 @@ class SGD(Optimizer):
     def update(self, p, g, st, lr): sgd_kernel(p, g, st[0], lr, self.momentum, self.nesterov)
     def get_config(self): return dict(super().get_config(), momentum=self.momentum, nesterov=self.nesterov)
 
+# %% ../nbs/03_optim.ipynb #c03momcl
 class Momentum(SGD):
     "SGD with momentum 0.9 (the original project's separate optimizer)."
-    def __init__(self, learning_rate=0.01, momentum=0.9, nesterov=False, params=None, weight_decay=0.0, **kwargs):
+    def __init__(self, learning_rate=0.01, momentum=0.9, nesterov=False, params=None, weight_decay=0.0,
+                 **kwargs):
         super().__init__(learning_rate, momentum, nesterov, params, weight_decay, **kwargs)
 
 # %% ../nbs/03_optim.ipynb #c03rms01
@@ -386,7 +388,7 @@ def from_config(cls:Optimizer, config:dict):
 
 # %% ../nbs/03_optim.ipynb #c03wd01
 class AdamW(Adam):
-    "Adam with decoupled weight decay, as torch.optim.AdamW: p <- p * (1 - lr * weight_decay), then the Adam step."
+    "Adam with decoupled weight decay as torch.optim.AdamW: p <- p * (1 - lr * wd), then the Adam step."
     def __init__(self, learning_rate=0.001,
                  weight_decay:float=0.01, # Decay rate lambda; PyTorch's default (Keras' is 0.004)
                  beta_1=0.9, beta_2=0.999, epsilon=1e-7, params=None, **kwargs):
