@@ -6,7 +6,7 @@ Docs: https://dl2-book.github.io/dl2/model.html.md"""
 
 # %% ../nbs/04_model.ipynb #7688d7e6
 from __future__ import annotations
-import copy, json, math, os, sys, time, warnings, tempfile
+import json, math, os, sys, time, warnings, tempfile
 from pathlib import Path
 import numpy as np
 from fastcore.basics import patch
@@ -594,7 +594,8 @@ def lr_find(model:Sequential, x, y, # A compiled model and training data
     x, y = _as_xy(model, x, y, 'lr_find')
     if not model.built: model.build(x.shape)
     saved, opt = model.get_weights(), model.optimizer
-    model.optimizer = copy.deepcopy(opt).bind(model.params)
+    fresh = type(opt).from_config(dict(opt.get_config(), learning_rate=float(start_lr)))  # never a schedule
+    model.optimizer = fresh.bind(model.params)
     schedule = np.geomspace(start_lr, end_lr, num_steps)
     batches = _endless_batches(len(x), batch_size, np.random.default_rng(seed))
     lrs, losses, avg = [], [], 0.0

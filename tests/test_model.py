@@ -130,7 +130,7 @@ def test_progress_in_a_log_is_one_line_per_epoch(capsys):
     (lambda m, X, y: m.fit(X[:, :60], y), r"Layer 'dense': expected input shape \(None, 64\), received \(32, 60\)"),
     (lambda m, X, y: m.predict(X[:, None]), r"expected input shape \(None, 64\), received \(256, 1, 64\)"),
     (lambda m, X, y: m.fit(X, y, validation_split=1.5), 'validation_split must be in'),
-    (lambda m, X, y: m.compile('adamw', 'mse'), "Unknown optimizer 'adamw'"),
+    (lambda m, X, y: m.compile('lion', 'mse'), "Unknown optimizer 'lion'"),
     (lambda m, X, y: m.compile('adam', 'hinge'), "Unknown loss 'hinge'"),
     (lambda m, X, y: m.compile('adam', 'mse', metrics=['auc']), "Unknown metric 'auc'"),
     (lambda m, X, y: m.set_weights([np.zeros(3)]), 'expected 4 arrays, received 1'),
@@ -227,3 +227,15 @@ def test_training_after_lr_find_is_training_without_it():
     a = mlp(); ha = a.fit(X[:500], y[:500], epochs=2, verbose=0)
     b = mlp(); dl2.lr_find(b, X[:500], y[:500], num_steps=40); hb = b.fit(X[:500], y[:500], epochs=2, verbose=0)
     assert ha.history == hb.history
+
+def test_lr_find_with_a_scheduled_optimizer():
+    "The range test sets the rate step by step; a model whose optimizer follows a schedule keeps it."
+    X, y = digits()
+    dl2.set_seed(0)
+    sched = dl2.ExponentialDecay(0.01, decay_steps=10, decay_rate=0.5)
+    m = dl2.Sequential([dl2.Input((64,)), dl2.Dense(10)])
+    m.compile(dl2.Adam(sched), dl2.SparseCategoricalCrossentropy(from_logits=True))
+    weights = m.get_weights()
+    lrs, losses = dl2.lr_find(m, X, y, num_steps=30)
+    assert len(lrs) == 30 and m.optimizer.get_config()['learning_rate']['class_name'] == 'ExponentialDecay'
+    for a, b in zip(m.get_weights(), weights): np.testing.assert_array_equal(a, b)
