@@ -10,7 +10,7 @@ import contextlib
 import numpy as np
 from numba import njit, prange
 from fastcore.basics import patch
-from .core import Layer, register_layer, get_activation, get_initializer, shape_str, single_threaded_blas, n_chunks, snake_case
+from .core import Layer, register_layer, get_activation, single_threaded_blas, n_chunks, snake_case
 
 # %% auto #0
 __all__ = ['PADDINGS', 'im2col_kernel', 'col2im_kernel', 'conv_im2col_fwd_kernel', 'conv_im2col_bwd_kernel', 'direct_fwd_kernel',
@@ -28,6 +28,7 @@ def to_pair(v, what='value'):
 
 PADDINGS = ('valid', 'same')
 
+# %% ../nbs/05_conv.ipynb #0c17f9c5
 def conv_output_shape(H, W, KH, KW, strides=(1, 1), padding='valid'):
     "(OH, OW, pad_top, pad_bottom, pad_left, pad_right) of a convolution, with TensorFlow's 'same' rule."
     sh, sw = strides
@@ -37,15 +38,18 @@ def conv_output_shape(H, W, KH, KW, strides=(1, 1), padding='valid'):
     ph, pw = max((OH - 1) * sh + KH - H, 0), max((OW - 1) * sw + KW - W, 0)
     return OH, OW, ph // 2, ph - ph // 2, pw // 2, pw - pw // 2
 
-# %% ../nbs/05_conv.ipynb #94bdacf0
+# %% ../nbs/05_conv.ipynb #092aa58c
 def pad_input(x, pads):
     "Zero-pad the H and W axes of an (N, H, W, C) array by (top, bottom, left, right)."
     t, b, l, r = pads
     return np.pad(x, ((0, 0), (t, b), (l, r), (0, 0))) if any(pads) else x
 
+# %% ../nbs/05_conv.ipynb #94bdacf0
 def conv2d_naive(x, w, b, strides=(1, 1), padding='valid'):
     "Convolution by its definition: loops over every output element."
-    N, H, W, C = x.shape; KH, KW, _, F = w.shape; sh, sw = strides
+    N, H, W, C = x.shape
+    KH, KW, _, F = w.shape
+    sh, sw = strides
     OH, OW, *pads = conv_output_shape(H, W, KH, KW, strides, padding)
     xp = pad_input(x, pads)
     out = np.zeros((N, OH, OW, F), dtype=x.dtype)
@@ -53,13 +57,16 @@ def conv2d_naive(x, w, b, strides=(1, 1), padding='valid'):
         for i in range(OH):
             for j in range(OW):
                 for f in range(F):
-                    out[n, i, j, f] = b[f] + np.sum(xp[n, i*sh:i*sh + KH, j*sw:j*sw + KW, :] * w[:, :, :, f])
+                    window = xp[n, i*sh:i*sh + KH, j*sw:j*sw + KW, :]
+                    out[n, i, j, f] = b[f] + np.sum(window * w[:, :, :, f])
     return out
 
 # %% ../nbs/05_conv.ipynb #6a8bd07c
 def conv2d_backward_naive(dout, x, w, strides=(1, 1), padding='valid'):
     "Gradients (dx, dw, db) of `conv2d_naive`: each output scatters its gradient back through its window."
-    N, H, W, C = x.shape; KH, KW, _, F = w.shape; sh, sw = strides
+    N, H, W, C = x.shape
+    KH, KW, _, F = w.shape
+    sh, sw = strides
     OH, OW, t, bt, l, r = conv_output_shape(H, W, KH, KW, strides, padding)
     xp = pad_input(x, (t, bt, l, r))
     dxp, dw = np.zeros_like(xp), np.zeros_like(w)
@@ -95,6 +102,7 @@ def _im2col_loops(x, KH, KW, sh, sw, pt, pl, OH, OW, n0, n1, cols):
                             for c in range(C): cols[r, k + kw * C + c] = x[n, h, v, c] if 0 <= v < W else 0
                 r += 1
 
+# %% ../nbs/05_conv.ipynb #c07da965
 def _col2im_loops(cols, KH, KW, sh, sw, pt, pl, OH, OW, n0, n1, dx):
     N, H, W, C = dx.shape
     dx2 = dx.reshape(N, H, W * C)
@@ -124,10 +132,13 @@ col2im_kernel = njit(cache=True)(_col2im_loops)
 
 # %% ../nbs/05_conv.ipynb #83547c43
 def _conv_im2col_fwd_loops(x, w, b, sh, sw, pt, pl, out, cols, T, NB):
-    N = x.shape[0]; KH, KW, C, F = w.shape; OH, OW = out.shape[1], out.shape[2]; P = OH * OW
+    N = x.shape[0]
+    KH, KW, C, F = w.shape
+    OH, OW = out.shape[1], out.shape[2]
+    P = OH * OW
     W2, out2 = w.reshape(KH * KW * C, F), out.reshape(N * P, F)
     for t in prange(T):
-        for m0 in range(t * N // T, (t + 1) * N // T, NB): # NB samples at a time: their columns are still in cache for the product
+        for m0 in range(t * N // T, (t + 1) * N // T, NB): # NB samples at a time
             m1 = min(m0 + NB, (t + 1) * N // T)
             c = cols[m0 * P:m1 * P]
             im2col_kernel(x, KH, KW, sh, sw, pt, pl, OH, OW, m0, m1, c)
@@ -136,8 +147,12 @@ def _conv_im2col_fwd_loops(x, w, b, sh, sw, pt, pl, out, cols, T, NB):
             for r in range(o.shape[0]):
                 for f in range(F): o[r, f] += b[f]
 
+# %% ../nbs/05_conv.ipynb #343c2c47
 def _conv_im2col_bwd_loops(dout, x, w, sh, sw, pt, pl, dx, dws, dbs, cols, have_cols, need_dx, need_dw):
-    N = x.shape[0]; KH, KW, C, F = w.shape; OH, OW = dout.shape[1], dout.shape[2]; P, K = OH * OW, KH * KW * C
+    N = x.shape[0]
+    KH, KW, C, F = w.shape
+    OH, OW = dout.shape[1], dout.shape[2]
+    P, K = OH * OW, KH * KW * C
     W2, dall = w.reshape(K, F), dout.reshape(N * P, F)
     T = dws.shape[0]
     for t in prange(T):
@@ -165,9 +180,11 @@ def _to_rows(x, n, pt, pl, Wp, xc):
         for v in range(W):
             for c in range(C): xc[c, (h + pt) * Wp + v + pl] = x[n, h, v, c]
 
+# %% ../nbs/05_conv.ipynb #29ab67e0
 def _fwd_rows(acc, xc, w, Wp):
     "acc[f] += w[kh, kw, c, f] * (row c of xc shifted by kh·Wp + kw), two kernel columns per pass over acc."
-    KH, KW, C, F = w.shape; L = acc.shape[1]
+    KH, KW, C, F = w.shape
+    L = acc.shape[1]
     for kh in range(KH):
         for c in range(C):
             for kw in range(0, KW - 1, 2):
@@ -177,14 +194,19 @@ def _fwd_rows(acc, xc, w, Wp):
                     a, u, v = acc[f], w[kh, kw, c, f], w[kh, kw + 1, c, f]
                     for p in range(L): a[p] += u * x0[p] + v * x1[p]
             if KW % 2:
-                o = kh * Wp + KW - 1; x0 = xc[c, o:o + L]
+                o = kh * Wp + KW - 1
+                x0 = xc[c, o:o + L]
                 for f in range(F):
                     a, u = acc[f], w[kh, KW - 1, c, f]
                     for p in range(L): a[p] += u * x0[p]
 
+# %% ../nbs/05_conv.ipynb #d27da3b1
 def _direct_fwd_loops(x, w, b, pt, pl, out, T):
-    N = x.shape[0]; KH, KW, C, F = w.shape; OH, OW = out.shape[1], out.shape[2]
-    Wp = OW + KW - 1; L = OH * Wp
+    N = x.shape[0]
+    KH, KW, C, F = w.shape
+    OH, OW = out.shape[1], out.shape[2]
+    Wp = OW + KW - 1
+    L = OH * Wp
     for t in prange(T):
         xc, acc = np.zeros((C, (OH + KH - 1) * Wp + KW), x.dtype), np.empty((F, L), x.dtype)
         for n in range(t * N // T, (t + 1) * N // T):
@@ -198,7 +220,8 @@ def _direct_fwd_loops(x, w, b, pt, pl, out, T):
 # %% ../nbs/05_conv.ipynb #8eab812f
 def _dw_rows(dw, xc, d, Wp):
     "dw[kh, kw, c, f] += dot(d[f], row c of xc shifted by kh·Wp + kw), two filters per pass over the row."
-    KH, KW, C, F = dw.shape; L = d.shape[1]
+    KH, KW, C, F = dw.shape
+    L = d.shape[1]
     for kh in range(KH):
         for kw in range(KW):
             off = kh * Wp + kw
@@ -208,16 +231,21 @@ def _dw_rows(dw, xc, d, Wp):
                     a0, a1 = d[f], d[f + 1]
                     s0, s1 = a0[0] * xs[0], a1[0] * xs[0] # the sums start in the arrays' dtype
                     for p in range(1, L):
-                        s0 += a0[p] * xs[p]; s1 += a1[p] * xs[p]
-                    dw[kh, kw, c, f] += s0; dw[kh, kw, c, f + 1] += s1
+                        s0 += a0[p] * xs[p]
+                        s1 += a1[p] * xs[p]
+                    dw[kh, kw, c, f] += s0
+                    dw[kh, kw, c, f + 1] += s1
                 if F % 2:
-                    a0 = d[F - 1]; s0 = a0[0] * xs[0]
+                    a0 = d[F - 1]
+                    s0 = a0[0] * xs[0]
                     for p in range(1, L): s0 += a0[p] * xs[p]
                     dw[kh, kw, c, F - 1] += s0
 
+# %% ../nbs/05_conv.ipynb #b8584456
 def _dx_rows(dxc, d, w, Wp):
     "Row c of dxc shifted by kh·Wp + kw += w[kh, kw, c, f] * d[f], two filters per pass over the row."
-    KH, KW, C, F = w.shape; L = d.shape[1]
+    KH, KW, C, F = w.shape
+    L = d.shape[1]
     for kh in range(KH):
         for kw in range(KW):
             off = kh * Wp + kw
@@ -230,9 +258,14 @@ def _dx_rows(dxc, d, w, Wp):
                     a0, u = d[F - 1], w[kh, kw, c, F - 1]
                     for p in range(L): dxs[p] += u * a0[p]
 
+# %% ../nbs/05_conv.ipynb #33edc3c2
 def _direct_bwd_loops(dout, x, w, pt, pl, dx, dws, dbs, need_dx, need_dw):
-    N, H, W, C = x.shape; KH, KW, _, F = w.shape; OH, OW = dout.shape[1], dout.shape[2]
-    Wp = OW + KW - 1; L = OH * Wp; R = (OH + KH - 1) * Wp + KW
+    N, H, W, C = x.shape
+    KH, KW, _, F = w.shape
+    OH, OW = dout.shape[1], dout.shape[2]
+    Wp = OW + KW - 1
+    L = OH * Wp
+    R = (OH + KH - 1) * Wp + KW
     T = dws.shape[0]
     for t in prange(T):
         xc, dxc, d = np.zeros((C, R), x.dtype), np.zeros((C, R), x.dtype), np.zeros((F, L), x.dtype)
@@ -257,7 +290,8 @@ def _direct_bwd_loops(dout, x, w, pt, pl, dx, dws, dbs, need_dx, need_dw):
 # %% ../nbs/05_conv.ipynb #e805ef3f
 _FAST = dict(parallel=True, cache=True, fastmath={'reassoc', 'contract'})
 _to_rows = njit(cache=True)(_to_rows)
-_fwd_rows, _dw_rows, _dx_rows = (njit(cache=True, fastmath=_FAST['fastmath'])(f) for f in (_fwd_rows, _dw_rows, _dx_rows))
+_fwd_rows, _dw_rows, _dx_rows = (njit(cache=True, fastmath=_FAST['fastmath'])(f)
+                                 for f in (_fwd_rows, _dw_rows, _dx_rows))
 direct_fwd_kernel = njit(**_FAST)(_direct_fwd_loops)
 direct_bwd_kernel = njit(**_FAST)(_direct_bwd_loops)
 
@@ -270,37 +304,24 @@ def use_direct(C, F, strides) -> bool:
     if _ALGO['force'] is not None: return _ALGO['force'] == 'direct'
     return C * F <= 32
 
+# %% ../nbs/05_conv.ipynb #d9b12e25
 @contextlib.contextmanager
 def conv_algorithm(name:str): # 'direct' or 'im2col'
     "Within the block, use this algorithm wherever it applies (direct needs stride 1); for tests and timing."
-    if name not in ('direct', 'im2col'): raise ValueError(f"conv_algorithm: expected 'direct' or 'im2col', received {name!r}")
+    if name not in ('direct', 'im2col'):
+        raise ValueError(f"conv_algorithm: expected 'direct' or 'im2col', received {name!r}")
     old, _ALGO['force'] = _ALGO['force'], name
     try: yield
     finally: _ALGO['force'] = old
 
-# %% ../nbs/05_conv.ipynb #312a1fe7
-def _check_conv(x_shape, w, strides, padding, what='conv2d'):
-    if len(x_shape) != 4: raise ValueError(f"{what}: expected a 4-D input (N, H, W, C), received shape {tuple(x_shape)}")
-    if w.ndim != 4: raise ValueError(f"{what}: expected a 4-D kernel (KH, KW, C, F), received shape {w.shape}")
-    N, H, W, C = x_shape; KH, KW, Cw, F = w.shape
-    if C != Cw: raise ValueError(f"{what}: input has {C} channels but the kernel {w.shape} expects {Cw}")
-    if padding not in PADDINGS: raise ValueError(f"{what}: padding must be one of {PADDINGS}, received {padding!r}")
-    if padding == 'valid' and (KH > H or KW > W):
-        raise ValueError(f"{what}: kernel {KH}×{KW} is larger than the input {H}×{W} (padding 'valid')")
-    return conv_output_shape(H, W, KH, KW, strides, padding)
-
-def _cols_buffer(cache, shape, dtype):
-    "The im2col buffer kept in `cache` when it has the right shape, else a new one (kept in `cache` if given)."
-    buf = (cache or {}).get('cols')
-    if buf is None or buf.shape != shape or buf.dtype != dtype:
-        buf = np.empty(shape, dtype)
-        if cache is not None: cache['cols'], cache['valid'] = buf, False
-    return buf
-
-_BLOCK_ROWS = 384 # im2col rows per matrix product in the forward pass (LeNet's 6→16 layer: 0.40 → 0.33 ms)
-
-def conv2d_forward(x, w, b=None, strides=(1, 1), padding='valid', cache=None):
-    "Convolution of x (N, H, W, C) with w (KH, KW, C, F), plus bias b (F,): out (N, OH, OW, F). A dict `cache` keeps (and reuses) im2col's columns for the backward pass."
+# %% ../nbs/05_conv.ipynb #312a1fe8
+def conv2d_forward(x, # Input (N, H, W, C)
+                   w, # Kernel (KH, KW, C, F)
+                   b=None, # Bias (F,), or None
+                   strides=(1, 1), # int or (sh, sw)
+                   padding='valid', # 'valid' or 'same'
+                   cache=None): # A dict that keeps im2col's columns (and their buffer) for the backward pass
+    "Convolution of x with w, plus b: out (N, OH, OW, F)."
     strides = to_pair(strides, 'strides')
     OH, OW, pt, _, pl, _ = _check_conv(x.shape, w, strides, padding)
     x, w = np.ascontiguousarray(x), np.ascontiguousarray(w, dtype=x.dtype)
@@ -311,32 +332,75 @@ def conv2d_forward(x, w, b=None, strides=(1, 1), padding='valid', cache=None):
         if use_direct(C, F, strides): direct_fwd_kernel(x, w, b, pt, pl, out, T)
         else:
             cols = _cols_buffer(cache, (N * OH * OW, KH * KW * C), x.dtype)
-            conv_im2col_fwd_kernel(x, w, b, *strides, pt, pl, out, cols, T, -(-_BLOCK_ROWS // (OH * OW)))
+            NB = -(-_BLOCK_ROWS // (OH * OW)) # samples per block
+            conv_im2col_fwd_kernel(x, w, b, *strides, pt, pl, out, cols, T, NB)
             if cache is not None: cache['valid'] = True
     return out
 
-def conv2d_backward(dout, x, w, strides=(1, 1), padding='valid', need_dx=True, need_dw=True, cache=None):
-    "Gradients (dx, dw, db) of conv2d_forward given dout (N, OH, OW, F); dx or dw is None when not needed."
+# %% ../nbs/05_conv.ipynb #312a1fe7
+def _check_conv(x_shape, w, strides, padding, what='conv2d'):
+    "Output shape and padding of a convolution, or a ValueError naming `what` and the shapes that disagree."
+    if len(x_shape) != 4:
+        raise ValueError(f"{what}: expected a 4-D input (N, H, W, C), received shape {tuple(x_shape)}")
+    if w.ndim != 4:
+        raise ValueError(f"{what}: expected a 4-D kernel (KH, KW, C, F), received shape {w.shape}")
+    N, H, W, C = x_shape
+    KH, KW, Cw, F = w.shape
+    if C != Cw: raise ValueError(f"{what}: input has {C} channels but the kernel {w.shape} expects {Cw}")
+    if padding not in PADDINGS:
+        raise ValueError(f"{what}: padding must be one of {PADDINGS}, received {padding!r}")
+    if padding == 'valid' and (KH > H or KW > W):
+        raise ValueError(f"{what}: kernel {KH}×{KW} is larger than the input {H}×{W} (padding 'valid')")
+    return conv_output_shape(H, W, KH, KW, strides, padding)
+
+def _cols_buffer(cache, shape, dtype):
+    "im2col's buffer from `cache` if it fits, else a new one (kept in `cache` if there is one)."
+    buf = (cache or {}).get('cols')
+    if buf is None or buf.shape != shape or buf.dtype != dtype:
+        buf = np.empty(shape, dtype)
+        if cache is not None: cache['cols'], cache['valid'] = buf, False
+    return buf
+
+def _cols_ready(cache, shape, dtype):
+    "Whether `cache` holds the forward pass's im2col columns for this shape and dtype."
+    c = cache or {}
+    return bool(c.get('valid')) and c['cols'].shape == shape and c['cols'].dtype == dtype
+
+_BLOCK_ROWS = 384 # im2col rows per matrix product in the forward pass (see the Performance chapter)
+
+# %% ../nbs/05_conv.ipynb #0999d2b3
+def conv2d_backward(dout, # Upstream gradient (N, OH, OW, F)
+                    x, # The forward pass's input (N, H, W, C)
+                    w, # Kernel (KH, KW, C, F)
+                    strides=(1, 1), padding='valid',
+                    need_dx=True, # False: skip dx (a network's first layer)
+                    need_dw=True, # False: skip dw (the transposed convolution's forward pass)
+                    cache=None): # The dict given to conv2d_forward, if any
+    "Gradients (dx, dw, db) of conv2d_forward; dx or dw is None when not needed."
     strides = to_pair(strides, 'strides')
     OH, OW, pt, _, pl, _ = _check_conv(x.shape, w, strides, padding, 'conv2d_backward')
     N, KH, KW, C, F = x.shape[0], *w.shape
     if dout.shape != (N, OH, OW, F):
         raise ValueError(f"conv2d_backward: dout must have shape {(N, OH, OW, F)}, received {dout.shape}")
-    x, w, dout = np.ascontiguousarray(x), np.ascontiguousarray(w, dtype=x.dtype), np.ascontiguousarray(dout, dtype=x.dtype)
+    x, w = np.ascontiguousarray(x), np.ascontiguousarray(w, dtype=x.dtype)
+    dout = np.ascontiguousarray(dout, dtype=x.dtype)
     T = n_chunks(N)
     dx = np.empty(x.shape, x.dtype) if need_dx else np.empty((0, 0, 0, 0), x.dtype)
-    dws, dbs = np.zeros((T,) + w.shape, x.dtype), np.zeros((T, F)) # one partial sum per chunk; db summed in float64
+    dws = np.zeros((T,) + w.shape, x.dtype) # one partial sum per chunk
+    dbs = np.zeros((T, F)) # the bias gradient is summed in float64
     with single_threaded_blas():
         if use_direct(C, F, strides): direct_bwd_kernel(dout, x, w, pt, pl, dx, dws, dbs, need_dx, need_dw)
         else:
-            have = bool((cache or {}).get('valid')) and cache['cols'].shape == (N * OH * OW, KH * KW * C) and cache['cols'].dtype == x.dtype
-            cols = _cols_buffer(cache, (N * OH * OW, KH * KW * C), x.dtype)
+            shape = (N * OH * OW, KH * KW * C)
+            have = _cols_ready(cache, shape, x.dtype)
+            cols = _cols_buffer(cache, shape, x.dtype)
             conv_im2col_bwd_kernel(dout, x, w, *strides, pt, pl, dx, dws, dbs, cols, have, need_dx, need_dw)
             if cache is not None and need_dx: cache['valid'] = False
     return (dx if need_dx else None), (dws.sum(0) if need_dw else None), dbs.sum(0).astype(x.dtype)
 
+# %% ../nbs/05_conv.ipynb #a06eb338
 def conv2d_backward_input(dout, w, input_shape, strides=(1, 1), padding='valid', cache=None):
-    "Only dx of conv2d_backward: the gradient with respect to an input of `input_shape` (a transposed convolution)."
+    "Only dx of conv2d_backward, for an input of `input_shape`: a transposed convolution of dout."
     x = np.empty(input_shape, dout.dtype)
     return conv2d_backward(dout, x, w, strides, padding, need_dx=True, need_dw=False, cache=cache)[0]
 
@@ -344,56 +408,76 @@ def conv2d_backward_input(dout, w, input_shape, strides=(1, 1), padding='valid',
 @register_layer
 class Conv2D(Layer):
     "2-D convolution over (N, H, W, C) inputs with a (KH, KW, C, filters) kernel."
+    input_ndim = 4
+
     def __init__(self, filters:int, # Number of output channels F
                  kernel_size, # int or (KH, KW)
                  strides=1, # int or (sh, sw)
                  padding:str='valid', # 'valid' or 'same' (TensorFlow's rule)
                  activation=None, # Activation name or None
-                 use_bias:bool=True, kernel_initializer='glorot_uniform', bias_initializer='zeros', **kwargs):
-        name = kwargs.get('name') or snake_case(type(self).__name__)
-        if not isinstance(filters, (int, np.integer)) or filters < 1: raise ValueError(f"Layer {name!r}: filters must be a positive int, received {filters!r}")
-        if padding not in PADDINGS: raise ValueError(f"Layer {name!r}: padding must be one of {PADDINGS}, received {padding!r}")
+                 use_bias:bool=True, # Add a bias per output channel
+                 kernel_initializer='glorot_uniform', bias_initializer='zeros', **kwargs):
+        name = kwargs.get('name') or snake_case(type(self).__name__) # for the messages below
+        if not isinstance(filters, (int, np.integer)) or filters < 1:
+            raise ValueError(f"Layer {name!r}: filters must be a positive int, received {filters!r}")
+        if padding not in PADDINGS:
+            raise ValueError(f"Layer {name!r}: padding must be one of {PADDINGS}, received {padding!r}")
         self.filters, self.padding, self.use_bias = int(filters), padding, use_bias
-        self.kernel_size, self.strides = to_pair(kernel_size, f"Layer {name!r}: kernel_size"), to_pair(strides, f"Layer {name!r}: strides")
+        self.kernel_size = to_pair(kernel_size, f"Layer {name!r}: kernel_size")
+        self.strides = to_pair(strides, f"Layer {name!r}: strides")
         self.activation = get_activation(activation)
         self._inits = (kernel_initializer, bias_initializer)
-        self._cache, self._bufs = None, {}  # _bufs: im2col buffers reused from step to step
+        self._cache, self._bufs = None, {} # _bufs: im2col buffers reused from step to step
         super().__init__(**kwargs)
 
-    input_ndim = 4
+# %% ../nbs/05_conv.ipynb #3e944272
+@patch
+def build(self:Conv2D, input_shape):
+    "Create the kernel (KH, KW, C, filters) and the bias for inputs of `input_shape`."
+    self.check_rank(input_shape)
+    _, H, W, C = input_shape
+    KH, KW = self.kernel_size
+    if self.padding == 'valid' and (KH > H or KW > W):
+        raise ValueError(f"Layer {self.name!r}: kernel {self.kernel_size} is larger than the input {(H, W)} "
+                         "with padding 'valid'")
+    Layer.build(self, input_shape)
+    self.kernel = self.add_weight('kernel', self.kernel_size + (C, self.filters), self._inits[0])
+    if self.use_bias: self.bias = self.add_weight('bias', (self.filters,), self._inits[1])
 
-    def build(self, input_shape):
-        self.check_rank(input_shape)
-        _, H, W, C = input_shape
-        if self.padding == 'valid' and (self.kernel_size[0] > H or self.kernel_size[1] > W):
-            raise ValueError(f"Layer {self.name!r}: kernel {self.kernel_size} is larger than the input {(H, W)} with padding 'valid'")
-        super().build(input_shape)
-        self.kernel = self.add_weight('kernel', self.kernel_size + (C, self.filters), self._inits[0])
-        if self.use_bias: self.bias = self.add_weight('bias', (self.filters,), self._inits[1])
-
-    def compute_output_shape(self, input_shape):
-        OH, OW = conv_output_shape(input_shape[1], input_shape[2], *self.kernel_size, self.strides, self.padding)[:2]
-        return (input_shape[0], OH, OW, self.filters)
+# %% ../nbs/05_conv.ipynb #11602d36
+@patch
+def compute_output_shape(self:Conv2D, input_shape):
+    "(N, OH, OW, filters) for inputs of `input_shape`."
+    H, W = input_shape[1], input_shape[2]
+    OH, OW = conv_output_shape(H, W, *self.kernel_size, self.strides, self.padding)[:2]
+    return (input_shape[0], OH, OW, self.filters)
 
 # %% ../nbs/05_conv.ipynb #8374c698
 @patch
 def forward(self:Conv2D, x, training=False):
+    "Convolve, add the bias, apply the activation; in training keep what backward needs."
     cols = self._bufs if training else None
-    out = self.activation(conv2d_forward(x, self.kernel, self.bias if self.use_bias else None, self.strides, self.padding, cols))
+    b = self.bias if self.use_bias else None
+    out = self.activation(conv2d_forward(x, self.kernel, b, self.strides, self.padding, cols))
     self._cache = (x, out, cols) if training else None
     return out
 
+# %% ../nbs/05_conv.ipynb #ea648352
 @patch
 def backward(self:Conv2D, dout):
+    "dx from dout; the kernel and bias gradients go to `self.grads`."
     dout = self._check_dout(dout, lambda: self._cache[1].shape)
     x, out, cols = self._cache
     dz = np.ascontiguousarray(self.activation.backward(out, dout))
-    dx, dw, db = conv2d_backward(dz, x, self.kernel, self.strides, self.padding, need_dx=self.need_dx, cache=cols)
+    dx, dw, db = conv2d_backward(dz, x, self.kernel, self.strides, self.padding,
+                                 need_dx=self.need_dx, cache=cols)
     self.grads = [dw, db] if self.use_bias else [dw]
     return dx
 
+# %% ../nbs/05_conv.ipynb #1722955e
 @patch
 def get_config(self:Conv2D):
-    return dict(Layer.get_config(self), filters=self.filters, kernel_size=list(self.kernel_size), strides=list(self.strides),
-                padding=self.padding, activation=self.activation.name, use_bias=self.use_bias,
-                kernel_initializer=self._inits[0], bias_initializer=self._inits[1])
+    "The constructor's arguments, for saving and `load_model`."
+    return dict(Layer.get_config(self), filters=self.filters, kernel_size=list(self.kernel_size),
+                strides=list(self.strides), padding=self.padding, activation=self.activation.name,
+                use_bias=self.use_bias, kernel_initializer=self._inits[0], bias_initializer=self._inits[1])
