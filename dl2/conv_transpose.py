@@ -8,9 +8,9 @@ Docs: https://dl2-book.github.io/dl2/conv_transpose.html.md"""
 from __future__ import annotations
 import numpy as np
 from fastcore.basics import patch
-from .core import Layer, register_layer, get_activation, get_initializer, shape_str
-from .conv import (Conv2D, PADDINGS, to_pair, conv_output_shape, conv2d_forward, conv2d_backward, conv2d_backward_input,
-                      conv2d_naive, pad_input)
+from .core import Layer, register_layer
+from .conv import (Conv2D, PADDINGS, to_pair, conv_output_shape, conv2d_forward, conv2d_backward,
+                      conv2d_backward_input)
 
 # %% auto #0
 __all__ = ['conv_transpose_output_shape', 'conv_transpose2d_naive', 'conv_transpose2d_forward', 'conv_transpose2d_backward',
@@ -27,7 +27,9 @@ def conv_transpose_output_shape(H, W, KH, KW, strides=(1, 1), padding='valid'):
 # %% ../nbs/06_conv_transpose.ipynb #4bdf2ec5
 def conv_transpose2d_naive(x, w, b, strides=(1, 1), padding='valid'):
     "Transposed convolution by its definition: every input pixel scatters a scaled copy of the kernel."
-    N, H, W, C = x.shape; KH, KW, F, _ = w.shape; sh, sw = strides
+    N, H, W, C = x.shape
+    KH, KW, F, _ = w.shape
+    sh, sw = strides
     OH, OW = conv_transpose_output_shape(H, W, KH, KW, strides, padding)
     _, _, pt, _, pl, _ = conv_output_shape(OH, OW, KH, KW, strides, padding)
     canvas = np.zeros((N, max((H - 1) * sh + KH, OH + pt), max((W - 1) * sw + KW, OW + pl), F), x.dtype)
@@ -39,20 +41,34 @@ def conv_transpose2d_naive(x, w, b, strides=(1, 1), padding='valid'):
     return canvas[:, pt:pt + OH, pl:pl + OW, :] + b
 
 # %% ../nbs/06_conv_transpose.ipynb #599ff4e6
-def conv_transpose2d_forward(x, w, b=None, strides=(1, 1), padding='valid', cache=None):
-    "Transposed convolution of x (N, H, W, C) with w (KH, KW, F, C), plus b (F,): out (N, OH, OW, F)."
+def conv_transpose2d_forward(x, # Input (N, H, W, C)
+                             w, # Kernel (KH, KW, F, C), as Keras stores it
+                             b=None, # Bias (F,), or None
+                             strides=(1, 1), # int or (sh, sw): the upsampling factor
+                             padding='valid', # 'valid' or 'same'
+                             cache=None): # A dict for im2col's buffer, shared with the backward pass
+    "Transposed convolution of x with w, plus b: out (N, OH, OW, F)."
     strides = to_pair(strides, 'strides')
-    if x.ndim != 4: raise ValueError(f"conv_transpose2d: expected a 4-D input (N, H, W, C), received shape {x.shape}")
+    if x.ndim != 4:
+        raise ValueError(f"conv_transpose2d: expected a 4-D input (N, H, W, C), received shape {x.shape}")
     if w.ndim != 4 or w.shape[3] != x.shape[3]:
-        raise ValueError(f"conv_transpose2d: kernel {w.shape} does not match an input with {x.shape[3]} channels (expected (KH, KW, F, {x.shape[3]}))")
-    N, H, W, _ = x.shape; KH, KW, F, _ = w.shape
+        raise ValueError(f"conv_transpose2d: kernel {w.shape} does not match an input with {x.shape[3]} "
+                         f"channels (expected (KH, KW, F, {x.shape[3]}))")
+    N, H, W, _ = x.shape
+    KH, KW, F, _ = w.shape
     OH, OW = conv_transpose_output_shape(H, W, KH, KW, strides, padding)
     out = conv2d_backward_input(x, w, (N, OH, OW, F), strides, padding, cache)
     if b is not None: out += b
     return out
 
-def conv_transpose2d_backward(dout, x, w, strides=(1, 1), padding='valid', need_dx=True, cache=None):
-    "Gradients (dx, dw, db) of conv_transpose2d_forward: dx is a convolution of dout, dw a convolution's kernel gradient."
+# %% ../nbs/06_conv_transpose.ipynb #7fb28ac3
+def conv_transpose2d_backward(dout, # Upstream gradient (N, OH, OW, F)
+                              x, # The forward pass's input (N, H, W, C)
+                              w, # Kernel (KH, KW, F, C)
+                              strides=(1, 1), padding='valid',
+                              need_dx=True, # False: skip dx (a network's first layer)
+                              cache=None): # The dict given to the forward pass, if any
+    "Gradients (dx, dw, db): dx is a convolution of dout, dw a convolution's kernel gradient."
     strides = to_pair(strides, 'strides')
     dx = conv2d_forward(dout, w, None, strides, padding, cache) if need_dx else None
     dw = conv2d_backward(x, dout, w, strides, padding, need_dx=False, cache=cache)[1]
@@ -61,27 +77,35 @@ def conv_transpose2d_backward(dout, x, w, strides=(1, 1), padding='valid', need_
 # %% ../nbs/06_conv_transpose.ipynb #f29851ed
 @register_layer
 class Conv2DTranspose(Conv2D):
-    "Transposed 2-D convolution with a (KH, KW, filters, C) kernel, as Keras stores it; `strides` is the upsampling factor."
+    "Transposed 2-D convolution, kernel (KH, KW, filters, C) as in Keras; `strides` is the upsampling factor."
     def build(self, input_shape):
-        Layer.build(self, input_shape)   # not Conv2D.build: the kernel is stored the other way round, and any input size works
-        self.kernel = self.add_weight('kernel', self.kernel_size + (self.filters, input_shape[3]), self._inits[0])
+        Layer.build(self, input_shape)
+        shape = self.kernel_size + (self.filters, input_shape[3])
+        self.kernel = self.add_weight('kernel', shape, self._inits[0])
         if self.use_bias: self.bias = self.add_weight('bias', (self.filters,), self._inits[1])
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0],) + conv_transpose_output_shape(input_shape[1], input_shape[2], *self.kernel_size, self.strides, self.padding) + (self.filters,)
+        OH, OW = conv_transpose_output_shape(input_shape[1], input_shape[2], *self.kernel_size, self.strides,
+                                             self.padding)
+        return (input_shape[0], OH, OW, self.filters)
 
 # %% ../nbs/06_conv_transpose.ipynb #f615a620
 @patch
 def forward(self:Conv2DTranspose, x, training=False):
-    out = self.activation(conv_transpose2d_forward(x, self.kernel, self.bias if self.use_bias else None, self.strides, self.padding, self._bufs))
+    "Transposed convolution, bias, activation; in training keep what backward needs."
+    b = self.bias if self.use_bias else None
+    out = self.activation(conv_transpose2d_forward(x, self.kernel, b, self.strides, self.padding, self._bufs))
     self._cache = (x, out) if training else None
     return out
 
+# %% ../nbs/06_conv_transpose.ipynb #0ad2247b
 @patch
 def backward(self:Conv2DTranspose, dout):
+    "dx from dout; the kernel and bias gradients go to `self.grads`."
     dout = self._check_dout(dout, lambda: self._cache[1].shape)
     x, out = self._cache
     dz = np.ascontiguousarray(self.activation.backward(out, dout))
-    dx, dw, db = conv_transpose2d_backward(dz, x, self.kernel, self.strides, self.padding, self.need_dx, self._bufs)
+    dx, dw, db = conv_transpose2d_backward(dz, x, self.kernel, self.strides, self.padding, self.need_dx,
+                                           self._bufs)
     self.grads = [dw, db] if self.use_bias else [dw]
     return dx
