@@ -137,7 +137,7 @@ def softmax_backward(a, da):
     "dL/dz of a softmax from its output `a` and the upstream gradient `da`."
     return a * (da - (da * a).sum(axis=-1, keepdims=True))
 
-# %% ../nbs/00_core.ipynb #2c4c0f8d
+# %% ../nbs/00_core.ipynb #04b75132
 def _piecewise_loops(z, slope, out, T):
     "out = z where z > 0, else slope * z (flat arrays, T chunks)."
     n = z.size
