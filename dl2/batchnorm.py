@@ -1,4 +1,4 @@
-"""Normalize, scale and shift: the forward pass in four lines, the backward pass derived node by node on its computational graph, then simplified; and dropout.
+"""Normalize, scale and shift: a backward pass derived node by node, then simplified; and dropout.
 
 Docs: https://dl2-book.github.io/dl2/batchnorm.html.md"""
 

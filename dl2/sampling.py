@@ -1,4 +1,4 @@
-"""Max and average pooling shrink a feature map, upsampling grows it, and each one's backward pass is, almost, the other one.
+"""Pooling shrinks a feature map, upsampling grows it, and averaging and upsampling are each other's backward.
 
 Docs: https://dl2-book.github.io/dl2/sampling.html.md"""
 
