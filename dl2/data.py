@@ -1,4 +1,4 @@
-"""Loaders for the two datasets of the original project, in Keras' format, that find the files, check them, and download them only when they are missing.
+"""Loaders for MNIST and CIFAR-10 in Keras' format: they find the files, check them, and download what is missing.
 
 Docs: https://dl2-book.github.io/dl2/data.html.md"""
 
