@@ -186,6 +186,7 @@ def _gb(self:BatchNormalization):
 
 @patch
 def forward(self:BatchNormalization, x, training=False):
+    "Batch statistics in training (and update the moving ones); the moving statistics in inference."
     gamma, beta = self._gb()
     if not training:
         self._cache = None
@@ -200,6 +201,7 @@ def forward(self:BatchNormalization, x, training=False):
 # %% ../nbs/08_batchnorm.ipynb #81590ad3
 @patch
 def backward(self:BatchNormalization, dout):
+    "dx from the closed form; grads = [dgamma, dbeta] for the parameters the layer learns."
     dout = self._check_dout(dout, lambda: self._cache[0].shape)
     x, mu, inv = self._cache
     dx, dgamma, dbeta = batchnorm_backward(dout, x, self._gb()[0], mu, inv)
@@ -208,6 +210,7 @@ def backward(self:BatchNormalization, dout):
 
 @patch
 def get_config(self:BatchNormalization):
+    "Keras' arguments, for saving and loading."
     return dict(Layer.get_config(self), axis=self.axis, momentum=self.momentum, epsilon=self.epsilon,
                 center=self.center, scale=self.scale)
 
