@@ -1,4 +1,4 @@
-"""The original project's benchmark notebook done properly: real MNIST, five optimizers, test accuracy and wall time, and the pictures that show what the networks learned.
+"""Real MNIST, five optimizers, two networks: test accuracy and training time, and pictures of what the networks learned.
 
 Docs: https://dl2-book.github.io/dl2/mnist.html.md"""
 
