@@ -98,7 +98,7 @@ def plot_confusion_matrix(cm, # counts from `confusion_matrix`
     n = len(cm)
     names = class_names or [str(i) for i in range(n)]
     for i, j in zip(*np.nonzero(cm)):
-        dark = shade[i, j] > 0.6 * shade.max()
+        dark = shade[i, j] > 0.7 * shade.max()
         ax.text(j, i, str(cm[i, j]), ha='center', va='center', fontsize=8, color='white' if dark else 'black')
     ax.set(xticks=range(n), yticks=range(n), xticklabels=names, yticklabels=names,
            xlabel='predicted class', ylabel='true class', title=title)
