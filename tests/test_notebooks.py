@@ -36,11 +36,20 @@ _SILENT = {'test_eq', 'test_ne', 'test_close', 'test_is', 'test_fail', 'test_war
            'set_printoptions', 'update', 'append', 'extend', 'setdefault'}
 _SHOWS = re.compile(r'(\bprint\(|\bplt\.|\.plot\(|\bimshow\(|\bshow_doc\(|\.summary\(|\bdisplay\(|\bplot_\w+\(|^%%?time)', re.M)
 
+def _run_when_defined(src):
+    "The cell's source without its top-level function and class definitions (a print in a body runs when called)."
+    lines = src.split('\n')
+    for node in ast.parse(_python(src)).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            for k in range(first - 1, node.end_lineno): lines[k] = ''
+    return '\n'.join(lines)
+
 def _needs_output(src):
     "Whether a shown cell prints, plots or ends in an expression, so that the rendered page must show an output."
     d = _directives(src)
     if 'hide' in d or d.get('include') == 'false' or d.get('eval') == 'false' or 'export' in d: return False
-    if _SHOWS.search(src): return True
+    if _SHOWS.search(_run_when_defined(src)): return True
     body = ast.parse(_python(src)).body
     if not body or not isinstance(body[-1], ast.Expr): return False
     v = body[-1].value
@@ -50,6 +59,12 @@ def _needs_output(src):
         name = f.attr if isinstance(f, ast.Attribute) else getattr(f, 'id', '')
         if name in _SILENT or name.startswith('test_'): return False
     return True
+
+def test_output_rule():
+    assert not _needs_output("def f():\n    print(1)")                 # defining shows nothing
+    assert _needs_output("@dec\ndef f():\n    print(1)\nf()")          # calling it does
+    assert _needs_output("class A:\n    pass\nA()")
+    assert not _needs_output("#| hide\nprint(1)") and not _needs_output("x = 1")
 
 @pytest.mark.parametrize('path', NBS, ids=lambda p: p.name)
 def test_outputs_saved(path):

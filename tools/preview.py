@@ -14,6 +14,7 @@ from pathlib import Path
 
 import nbformat
 from nbconvert import HTMLExporter
+from nbdev.doclinks import nbpath2html
 
 ROOT = Path(__file__).resolve().parent.parent
 _OPT = re.compile(r'^#\|\s*([\w-]+)\s*:\s*(.*?)\s*$')
@@ -100,7 +101,8 @@ def fix_links(body, pages):
     "Links between chapters point at their pages; heading ids follow Quarto's (lower case)."
     def link(m):
         name, anchor = m.group(1), m.group(2) or ''
-        return f'href="{pages.get(name, (name,))[0]}{anchor.lower()}"'
+        page = pages[name][0] if name in pages else nbpath2html(Path(name)).name   # not built: nbdev's name
+        return f'href="{page}{anchor.lower()}"'
     body = re.sub(r'href="([\w.-]+\.ipynb)(#[^"]*)?"', link, body)
     return re.sub(r'(<h[1-6] id=")([^"]+)(")', lambda m: m.group(1) + m.group(2).lower() + m.group(3), body)
 
