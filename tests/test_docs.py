@@ -40,3 +40,23 @@ def test_readme_is_index():
     "README.md is written from nbs/index.ipynb (tools/readme.py, as nbdev-readme does where Quarto is installed)."
     import readme
     assert (ROOT / 'README.md').read_text() == readme.render(), "README.md is stale: run python tools/readme.py"
+
+def test_cell_options_once(tmp_path, monkeypatch):
+    "Quarto rejects a cell whose `#|` options repeat a key: nbdev's processing must not add a second `code-fold`."
+    import nbformat
+    from fastcore.nbio import read_nb
+    from nbdev.processors import FilterDefaults
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_raw_cell('---\ntitle: t\n---'),
+                nbformat.v4.new_code_cell('#| exports\n#| code-fold: true\ndef kernel(): return 1'),
+                nbformat.v4.new_code_cell('#| exports\ndef lesson(): return 2')]
+    nbformat.write(nb, tmp_path / 'x.ipynb')
+    monkeypatch.chdir(ROOT)                                   # nbdev reads its settings from pyproject.toml
+    proc = read_nb(tmp_path / 'x.ipynb')
+    FilterDefaults()(proc)
+    for c in proc.cells:
+        if c.cell_type != 'code': continue
+        keys = re.findall(r'^#\|\s*([\w-]+)\s*:', c.source, re.M)
+        assert len(keys) == len(set(keys)), f"repeated cell option in {c.source!r}"
+    folded = [c.source for c in proc.cells if 'def kernel' in c.source][0]
+    assert '#| code-fold: true' in folded
