@@ -23,13 +23,16 @@ __all__ = ['sgd_kernel', 'rmsprop_kernel', 'adagrad_kernel', 'SCHEDULES', 'sched
 def sgd_update(p, g, v, lr, momentum=0.0, nesterov=False):
     "One SGD step in place (v is the momentum buffer)."
     if momentum:
-        v *= momentum; v += g
+        v *= momentum
+        v += g
         p -= lr * (g + momentum * v if nesterov else v)
-    else: p -= lr * g
+    else:
+        p -= lr * g
 
 def rmsprop_update(p, g, s, lr, rho, eps):
     "One RMSprop step in place."
-    s *= rho; s += (1 - rho) * g * g
+    s *= rho
+    s += (1 - rho) * g * g
     p -= lr * g / (np.sqrt(s) + eps)
 
 def adagrad_update(p, g, s, lr, eps):
@@ -39,9 +42,12 @@ def adagrad_update(p, g, s, lr, eps):
 
 def adam_update(p, g, m, v, lr, beta_1, beta_2, eps, t):
     "One Adam step in place (t counts steps from 1)."
-    m *= beta_1; m += (1 - beta_1) * g
-    v *= beta_2; v += (1 - beta_2) * g * g
-    mhat, vhat = m / (1 - beta_1 ** t), v / (1 - beta_2 ** t)
+    m *= beta_1
+    m += (1 - beta_1) * g
+    v *= beta_2
+    v += (1 - beta_2) * g * g
+    mhat = m / (1 - beta_1 ** t)
+    vhat = v / (1 - beta_2 ** t)
     p -= lr * mhat / (np.sqrt(vhat) + eps)
 
 # %% ../nbs/03_optim.ipynb #4839ceb0

@@ -94,3 +94,30 @@ def test_definitions_shown(path):
             if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and not n.name.startswith('_') and n.name not in HIDDEN_OK.get(path.name, ()):
                 hidden.append(f"{n.name} (cell {i})")
     assert not hidden, f"{path.name} defines {', '.join(hidden)} in `#| export` cells, whose source the rendered page hides: use `#| exports`"
+
+def _joined_lines(src):
+    "Line numbers where a statement follows another on its line (`a = 1; b = 2`), in the cell's Python."
+    out = set()
+    for node in ast.walk(ast.parse(_python(src))):
+        for field in ('body', 'orelse', 'finalbody'):
+            stmts = getattr(node, field, None)
+            if not isinstance(stmts, list): continue
+            for a, b in zip(stmts, stmts[1:]):
+                if isinstance(a, ast.stmt) and b.lineno == a.end_lineno: out.add(b.lineno)
+    return sorted(out)
+
+def test_joined_rule():
+    assert _joined_lines("a = 1; b = 2\nc = 3") == [1]
+    assert _joined_lines("for i in x:\n    a = i; b = i") == [2]
+    assert _joined_lines("a = 1\nb = 2\nif a:\n    b = 3") == []
+
+@pytest.mark.parametrize('path', NBS, ids=lambda p: p.name)
+def test_no_joined_statements(path):
+    # Shown code is read: one statement per line. Cells whose source the page hides may stay compact.
+    bad = []
+    for i, src, _ in _code_cells(path):
+        d = _directives(src)
+        if 'export' in d or 'hide' in d or d.get('echo') == 'false' or d.get('include') == 'false': continue
+        lines = _joined_lines(src)
+        if lines: bad.append(f"cell {i} line {lines[0]}: {src.split(chr(10))[lines[0] - 1].strip()}")
+    assert not bad, f"{path.name} joins statements with `;` in shown code:\n" + '\n'.join(bad)
