@@ -269,13 +269,13 @@ class Layer:
     "Base class: builds weights on first call, validates and casts inputs, keeps params and grads aligned."
     input_ndim = None  # the rank inputs must have (batch axis included), for layers that care
 
-    def __init__(self, name=None, dtype=None, input_shape=None):
+    def __init__(self, name=None, dtype=None, input_shape=None, trainable=True):
         self.name = name or snake_case(type(self).__name__)
         self.dtype = np.dtype(dtype) if dtype is not None else floatx()
         _check_floatx(self.dtype)
         self.built, self.input_shape = False, None
         self._trainable, self._non_trainable, self._names = [], [], ([], [])
-        self.grads, self.need_dx = [], True
+        self.trainable, self.grads, self.need_dx = trainable, [], True
         if input_shape is not None: self.build((None,) + tuple(input_shape))
 
     def add_weight(self, name, shape, initializer='zeros', trainable=True):
@@ -285,24 +285,41 @@ class Layer:
         self._names[0 if trainable else 1].append(name)
         return w
 
+    @property
+    def trainable(self):
+        "False freezes the layer (as in Keras): its weights leave `params`, and training leaves them alone."
+        return self._is_trainable
+    @trainable.setter
+    def trainable(self, value):
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"Layer {self.name!r}: trainable must be True or False, received {value!r}")
+        self._is_trainable = bool(value)
+
+    @property
+    def grads(self):
+        "The gradients of `params`, which `backward` fills (none while the layer is frozen)."
+        return self._grads if self._is_trainable else []
+    @grads.setter
+    def grads(self, grads): self._grads = grads
+
     def forward(self, x, training=False): raise NotImplementedError
     def backward(self, dout): raise NotImplementedError
-    def get_config(self): return dict(name=self.name)
+    def get_config(self): return dict(name=self.name, trainable=self.trainable)
     def __repr__(self): return f"{type(self).__name__}(name={self.name!r})"
 
 # %% ../nbs/00_core.ipynb #0fdc29c9
 @patch(as_prop=True)
 def params(self:Layer):
-    "The trainable weights, in the order of `grads`."
-    return list(self._trainable)
+    "The trainable weights, in the order of `grads` (none while the layer is frozen)."
+    return list(self._trainable) if self._is_trainable else []
 
 @patch(as_prop=True)
 def weights(self:Layer):
-    "All weights: the trainable ones first, then the others."
+    "All weights: the trainable ones first, then the others (the same order, frozen or not)."
     return self._trainable + self._non_trainable
 
 @patch(as_prop=True)
-def param_names(self:Layer): return list(self._names[0])
+def param_names(self:Layer): return list(self._names[0]) if self._is_trainable else []
 
 @patch(as_prop=True)
 def weight_names(self:Layer): return self._names[0] + self._names[1]
@@ -312,7 +329,7 @@ def weight_names(self:Layer): return self._names[0] + self._names[1]
 def count_params(self:Layer): return int(sum(w.size for w in self.weights))
 
 @patch
-def count_trainable(self:Layer): return int(sum(w.size for w in self._trainable))
+def count_trainable(self:Layer): return int(sum(w.size for w in self.params))
 
 @patch
 def get_weights(self:Layer): return [w.copy() for w in self.weights]
@@ -360,10 +377,12 @@ def output_shape(self:Layer):
 def _prepare(self:Layer, x):
     "Cast `x` to the layer's dtype and check it against the built input shape."
     if not isinstance(x, np.ndarray) or x.dtype != self.dtype or not x.flags.c_contiguous:
-        try: x = np.ascontiguousarray(x, dtype=self.dtype)
-        except (TypeError, ValueError) as e:
-            got = type(x).__name__
-            raise ValueError(f"Layer {self.name!r}: input must be numeric, received {got}") from e
+        try: a = np.asarray(x)
+        except (TypeError, ValueError): a = np.empty(0, object)  # ragged nested lists
+        if a.dtype.kind not in 'biuf':  # None, strings, objects: NaN or garbage inside a kernel
+            got = type(x).__name__ if a.dtype.kind == 'O' else f"an array of dtype {a.dtype}"
+            raise ValueError(f"Layer {self.name!r}: input must be numeric, received {got}")
+        x = np.ascontiguousarray(a, dtype=self.dtype)
     if not self.built: self.build(x.shape)
     exp = self.input_shape
     if x.ndim != len(exp) or any(e is not None and e != s for e, s in zip(exp[1:], x.shape[1:])):

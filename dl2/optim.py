@@ -98,7 +98,8 @@ def adam_kernel(p, g, m, v, lr, beta_1, beta_2, eps, t):
 _KINDS = {'>0': ('a positive number', lambda v: v > 0), '>=0': ('a non-negative number', lambda v: v >= 0),
           'int>0': ('a positive integer', lambda v: v > 0 and float(v).is_integer()),
           'int>=0': ('a non-negative integer', lambda v: v >= 0 and float(v).is_integer()),
-          '[0,1]': ('a number in [0, 1]', lambda v: 0 <= v <= 1)}
+          '[0,1]': ('a number in [0, 1]', lambda v: 0 <= v <= 1),
+          '[0,1)': ('a number in [0, 1)', lambda v: 0 <= v < 1)}
 
 def _require(cls, arg, value, kind):
     "`value` if it is a finite number of the `kind` (a key of _KINDS), else a ValueError naming the argument."
@@ -106,6 +107,12 @@ def _require(cls, arg, value, kind):
     number = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
     if not (number and ok(value)): raise ValueError(f"{cls}: {arg} must be {expected}, received {value!r}")
     return value
+
+def _flag(cls, arg, value):
+    "`value` as a bool if it is one (NumPy's included), else a TypeError naming the argument."
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{cls}: {arg} must be True or False, received {value!r}")
+    return bool(value)
 
 def _value(a):
     "A float for one step, an array for an array of steps."
@@ -216,11 +223,10 @@ class Optimizer:
                  ema_momentum:float=0.99, # Its momentum m: average <- m * average + (1 - m) * parameter
                  ema_overwrite_frequency:int|None=None, # Copy the averages into the parameters every k steps
                 ):
-        name, k, wd = type(self).__name__, ema_overwrite_frequency, weight_decay
-        if isinstance(wd, bool) or not isinstance(wd, numbers.Real) or not 0 <= wd < float('inf'):
-            raise ValueError(f"{name}: weight_decay must be a non-negative number, received {wd!r}")
-        if not 0 <= ema_momentum < 1:
-            raise ValueError(f"{name}: ema_momentum must be in [0, 1), received {ema_momentum!r}")
+        name, k = type(self).__name__, ema_overwrite_frequency
+        wd = _require(name, 'weight_decay', weight_decay, '>=0')
+        ema_momentum = _require(name, 'ema_momentum', ema_momentum, '[0,1)')
+        use_ema = _flag(name, 'use_ema', use_ema)
         if k is not None and not (isinstance(k, (int, np.integer)) and k > 0):
             raise ValueError(f"{name}: ema_overwrite_frequency must be None or a positive integer, "
                              f"received {k!r}")
@@ -266,18 +272,26 @@ Optimizer.learning_rate = property(_get_learning_rate, _set_learning_rate)
 
 # %% ../nbs/03_optim.ipynb #c03bind1
 @patch
-def bind(self:Optimizer, params):
-    "Attach the arrays to train (updated in place); resets the state."
+def bind(self:Optimizer, params,
+         keep_state:bool=False): # Keep the state (and step count) of arrays bound before
+    "Attach the arrays to train (updated in place); resets the state unless `keep_state`."
     params = list(params)
     for i, p in enumerate(params):
         ok = isinstance(p, np.ndarray) and p.dtype in (np.float32, np.float64)
         if not (ok and p.flags.c_contiguous and p.flags.writeable):
             raise ValueError(f"{type(self).__name__}: parameter {i} must be a writeable C-contiguous float32/"
                              f"float64 ndarray, received {type(p).__name__} {getattr(p, 'dtype', '')}")
-    self.params, self.iterations = params, 0
-    self.state = [[np.zeros(p.size, dtype=p.dtype) for _ in range(self.n_state)] for p in params]
-    for p, st in zip(params, self.state): self.init_state(p, st)
-    self.averages = [p.copy() for p in params] if self.use_ema else []
+    old = {id(p): k for k, p in enumerate(self.params)} if keep_state else {}
+    state, averages = [], []
+    for p in params:
+        k = old.get(id(p))
+        if k is None:
+            st = [np.zeros(p.size, dtype=p.dtype) for _ in range(self.n_state)]
+            self.init_state(p, st)
+        state.append(self.state[k] if k is not None else st)
+        if self.use_ema: averages.append(self.averages[k] if k is not None else p.copy())
+    self.params, self.state, self.averages = params, state, averages
+    if not keep_state: self.iterations = 0
     return self
 
 # %% ../nbs/03_optim.ipynb #c03step1
@@ -315,9 +329,9 @@ class SGD(Optimizer):
                  params=None,
                  weight_decay:float=0.0, # L2 penalty: g <- g + weight_decay * p first
                  **kwargs):
-        self.momentum, self.nesterov = float(momentum), bool(nesterov)
-        if not 0 <= self.momentum < 1:
-            raise ValueError(f"{type(self).__name__}: momentum must be in [0, 1), received {momentum!r}")
+        name = type(self).__name__
+        self.momentum = float(_require(name, 'momentum', momentum, '[0,1)'))
+        self.nesterov = _flag(name, 'nesterov', nesterov)
         super().__init__(learning_rate, params, weight_decay=weight_decay, **kwargs)
     def update(self, p, g, st, lr): sgd_kernel(p, g, st[0], lr, self.momentum, self.nesterov)
     def get_config(self): return dict(super().get_config(), momentum=self.momentum, nesterov=self.nesterov)
@@ -339,7 +353,8 @@ class RMSprop(Optimizer):
                  params=None,
                  weight_decay:float=0.0, # L2 penalty: g <- g + weight_decay * p first
                  **kwargs):
-        self.rho, self.epsilon = float(rho), float(epsilon)
+        req = partial(_require, type(self).__name__)
+        self.rho, self.epsilon = float(req('rho', rho, '[0,1)')), float(req('epsilon', epsilon, '>=0'))
         super().__init__(learning_rate, params, weight_decay=weight_decay, **kwargs)
     def update(self, p, g, st, lr): rmsprop_kernel(p, g, st[0], lr, self.rho, self.epsilon)
     def get_config(self): return dict(super().get_config(), rho=self.rho, epsilon=self.epsilon)
@@ -354,7 +369,10 @@ class Adagrad(Optimizer):
                  params=None,
                  weight_decay:float=0.0, # L2 penalty: g <- g + weight_decay * p first
                  **kwargs):
-        self.initial_accumulator_value, self.epsilon = float(initial_accumulator_value), float(epsilon)
+        req = partial(_require, type(self).__name__)
+        acc = req('initial_accumulator_value', initial_accumulator_value, '>=0')
+        self.initial_accumulator_value = float(acc)
+        self.epsilon = float(req('epsilon', epsilon, '>=0'))
         super().__init__(learning_rate, params, weight_decay=weight_decay, **kwargs)
     def init_state(self, p, st): st[0][:] = self.initial_accumulator_value
     def update(self, p, g, st, lr): adagrad_kernel(p, g, st[0], lr, self.epsilon)
@@ -373,7 +391,10 @@ class Adam(Optimizer):
                  params=None,
                  weight_decay:float=0.0, # L2 penalty: g <- g + weight_decay * p first
                  **kwargs):
-        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+        req = partial(_require, type(self).__name__)
+        self.beta_1 = float(req('beta_1', beta_1, '[0,1)'))
+        self.beta_2 = float(req('beta_2', beta_2, '[0,1)'))
+        self.epsilon = float(req('epsilon', epsilon, '>=0'))
         super().__init__(learning_rate, params, weight_decay=weight_decay, **kwargs)
     def update(self, p, g, st, lr):
         adam_kernel(p, g, st[0], st[1], lr, self.beta_1, self.beta_2, self.epsilon, self.iterations)
@@ -441,3 +462,24 @@ def deserialize(d:dict) -> Optimizer:
         raise ValueError(f"Unknown optimizer class {d.get('class_name')!r}; "
                          f"expected one of {sorted(classes)}")
     return classes[d['class_name']].from_config(d.get('config', {}))
+
+# %% ../nbs/03_optim.ipynb #f45f7028
+@patch(as_prop=True)
+def variables(self:Optimizer) -> list:
+    "The state as arrays: the step count, each parameter's state arrays, then the weight averages."
+    step = np.array(self.iterations, dtype=np.int64)
+    return [step] + [s for st in self.state for s in st] + list(self.averages)
+
+@patch
+def load_variables(self:Optimizer, arrays:list):
+    "Write `arrays` (`variables` of a like optimizer, bound to arrays of the same shapes) into the state."
+    arrays, mine, name = list(arrays), self.variables, type(self).__name__
+    if len(arrays) != len(mine):
+        raise ValueError(f"{name}.load_variables: expected {len(mine)} arrays (is the optimizer bound to the "
+                         f"same parameters?), received {len(arrays)}")
+    for i, (a, m) in enumerate(zip(arrays, mine)):
+        if np.shape(a) != m.shape:
+            raise ValueError(f"{name}.load_variables: array {i} has shape {np.shape(a)}, expected {m.shape}")
+    if int(arrays[0]) < 0: raise ValueError(f"{name}.load_variables: the step count must be >= 0")
+    self.iterations = int(arrays[0])
+    for m, a in zip(mine[1:], arrays[1:]): m[...] = a
