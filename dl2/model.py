@@ -6,7 +6,7 @@ Docs: https://dl2-book.github.io/dl2/model.html.md"""
 
 # %% ../nbs/04_model.ipynb #7688d7e6
 from __future__ import annotations
-import json, math, os, sys, time, warnings, tempfile
+import inspect, json, math, numbers, os, sys, time, warnings, tempfile, weakref
 from pathlib import Path
 import numpy as np
 from fastcore.basics import patch
@@ -40,9 +40,15 @@ class Sequential(Layer):
         for l in (layers or []): self.add(l)
 
     @property
-    def params(self): return [p for l in self.layers for p in l.params]
+    def trainable(self): return self._is_trainable
+    @trainable.setter
+    def trainable(self, value):
+        Layer.trainable.fset(self, value)
+        for l in self.layers: l.trainable = value  # as in Keras, the switch reaches every layer
     @property
-    def grads(self): return [g for l in self.layers for g in l.grads]
+    def params(self): return [p for l in self.layers for p in l.params] if self.trainable else []
+    @property
+    def grads(self): return [g for l in self.layers for g in l.grads] if self.trainable else []
     @grads.setter
     def grads(self, v): pass  # the layers own the gradients
     @property
@@ -50,8 +56,9 @@ class Sequential(Layer):
     @property
     def weight_names(self): return [f"{l.name}/{n}" for l in self.layers for n in l.weight_names]
     @property
-    def param_names(self): return [f"{l.name}/{n}" for l in self.layers for n in l.param_names]
-    def count_trainable(self): return sum(l.count_trainable() for l in self.layers)
+    def param_names(self):
+        return [f"{l.name}/{n}" for l in self.layers for n in l.param_names] if self.trainable else []
+    def count_trainable(self): return sum(l.count_trainable() for l in self.layers) if self.trainable else 0
     @property
     def dtype(self): return self.layers[0].dtype if self.layers else floatx()
     @dtype.setter
@@ -60,35 +67,59 @@ class Sequential(Layer):
 # %% ../nbs/04_model.ipynb #ddef8891
 @patch
 def add(self:Sequential, layer):
-    "Append a layer (or an `Input` as the first element)."
+    "Append a layer (or an `Input` as the first element); a layer the model cannot build is not added."
     if isinstance(layer, Input):
         if self.layers or self._input: raise ValueError(f"Sequential {self.name!r}: Input must come first")
         self._input = layer
         return
     if not isinstance(layer, Layer):
         raise ValueError(f"Sequential {self.name!r}: expected a Layer, received {type(layer).__name__}")
-    names = {l.name for l in self.layers}
-    if layer.name in names:
-        base, k = layer.name, 1
-        while f"{base}_{k}" in names: k += 1
-        layer.name = f"{base}_{k}"
+    if layer is self or any(l is layer for l in self.layers):
+        raise ValueError(f"Sequential {self.name!r}: layer {layer.name!r} is already in the model (a layer "
+                         "used twice in a stack would need two forward passes kept for its backward)")
+    name, names = layer.name, {l.name for l in self.layers}
+    if name in names:
+        k = 1
+        while f"{name}_{k}" in names: k += 1
+        layer.name = f"{name}_{k}"
     self.layers.append(layer)
-    if self._input is not None: self.build((None,) + self._input.shape)
-    elif len(self.layers) == 1 and layer.built: self.build(layer.input_shape)
-    elif self.built: self.build(self.input_shape)
+    try:
+        if self._input is not None: self.build((None,) + self._input.shape)
+        elif len(self.layers) == 1 and layer.built: self.build(layer.input_shape)
+        elif self.built: self.build(self.input_shape)
+    except Exception:
+        self.layers.pop()
+        layer.name = name
+        raise
 
 # %% ../nbs/04_model.ipynb #157a173b
+def _walk(layers):
+    "The layers and, inside nested models, theirs."
+    for l in layers:
+        yield l
+        yield from _walk(getattr(l, 'layers', []))
+
+def _unbuild(layer):
+    "Back to the state before the first build: no input shape, no weights."
+    layer.built, layer.input_shape, layer.grads = False, None, []
+    layer._trainable, layer._non_trainable, layer._names = [], [], ([], [])
+
 @patch
 def build(self:Sequential, input_shape):
-    "Build every layer for the output shape of the layer before it."
+    "Build every layer for the output shape of the one before it; if any fails, unbuild those it built."
     shape = (None,) + tuple(input_shape[1:])
-    Layer.build(self, shape)
-    for l in self.layers:
-        if not l.built: l.build(shape)
-        elif tuple(l.input_shape[1:]) != tuple(shape[1:]):
-            raise ValueError(f"Layer {l.name!r} was built for input {shape_str(l.input_shape)}, "
-                             f"but receives {shape_str(shape)}")
-        shape = l.compute_output_shape(shape)
+    unbuilt = [l for l in [self, *_walk(self.layers)] if not l.built]
+    try:
+        Layer.build(self, shape)
+        for l in self.layers:
+            if not l.built: l.build(shape)
+            elif tuple(l.input_shape[1:]) != tuple(shape[1:]):
+                raise ValueError(f"Layer {l.name!r} was built for input {shape_str(l.input_shape)}, "
+                                 f"but receives {shape_str(shape)}")
+            shape = l.compute_output_shape(shape)
+    except Exception:
+        for l in unbuilt: _unbuild(l)
+        raise
 
 # %% ../nbs/04_model.ipynb #9d828ddd
 @patch
@@ -161,33 +192,44 @@ _DEFAULT_METRICS = ('accuracy',)
 def compile(self:Sequential, optimizer='rmsprop', # An Optimizer or a name ('sgd', 'adam', ...)
             loss=None, # A Loss or a name ('mse', 'sparse_categorical_crossentropy', ...)
             metrics=_DEFAULT_METRICS): # ['accuracy'] or []
-    "Choose the loss, the optimizer and the metrics for training."
+    "Choose the loss, the optimizer and the metrics for training; if an argument is wrong, nothing changes."
     if loss is None:
         raise ValueError(f"Sequential {self.name!r}: compile needs a loss, "
                          f"e.g. one of {sorted(_losses.LOSSES)}")
-    self.loss, self.optimizer = _losses.get(loss), _optim.get(optimizer)
+    loss, optimizer = _losses.get(loss), _optim.get(optimizer)
+    if isinstance(metrics, str):
+        raise TypeError(f"compile: metrics must be a list such as ['accuracy'], received {metrics!r}")
     default, metrics = metrics is _DEFAULT_METRICS, list(metrics or [])
     for m in metrics:
         if m not in METRICS: raise ValueError(f"Unknown metric {m!r}; expected one of {list(METRICS)}")
-    if default and isinstance(self.loss, _losses.MeanSquaredError): metrics = []
+    if default and isinstance(loss, _losses.MeanSquaredError): metrics = []
+    acc = accuracy_fn(loss) if metrics else None
+    owner = getattr(optimizer, '_model', None)
+    owner = owner() if owner is not None else None
+    if owner is not None and owner is not self:
+        raise ValueError(f"Sequential {self.name!r}: this {type(optimizer).__name__} already trains model "
+                         f"{owner.name!r}; give each model an optimizer of its own")
+    if self.optimizer is not None and self.optimizer is not optimizer: self.optimizer._model = None
+    self.loss, self.optimizer, self._acc = loss, optimizer, acc
     self.metrics = ['accuracy'] if metrics else []
-    self._acc = accuracy_fn(self.loss) if self.metrics else None
-    self._bound = False
+    optimizer._model = weakref.ref(self)
     if self.built: self._bind()
 
 # %% ../nbs/04_model.ipynb #583d26ee
 @patch
 def _bind(self:Sequential):
-    "Bind the model's parameters to the optimizer, once."
-    if self.optimizer is not None and not self._bound:
-        self.optimizer.bind(self.params)
-        self._bound = True
+    "Bind the optimizer to the trainable arrays; again when that list changes (a layer frozen or added)."
+    if self.optimizer is None: return
+    params, bound = self.params, self.optimizer.params
+    if len(params) != len(bound) or any(p is not q for p, q in zip(params, bound)):
+        self.optimizer.bind(params, keep_state=True)
 
 # %% ../nbs/04_model.ipynb #edf73344
 @patch
 def train_step(self:Sequential, x, y):
     "One step of gradient descent on a batch; returns (loss, fraction of correct predictions or None)."
     out = self(x, training=True)
+    self._bind()  # the first step of a model built by this call; or a layer was frozen since
     yt, yp = self.loss._check(y, out)
     loss = float(self.loss.per_sample(yt, yp).mean())
     self.backward(self.loss.grad(yt, yp), need_dx=False)
@@ -242,32 +284,73 @@ def _as_xy(model, x, y, what='fit'):
     if not isinstance(x, np.ndarray): x = np.asarray(x)
     if y is not None and not isinstance(y, np.ndarray): y = np.asarray(y)
     if x.ndim == 0: raise ValueError(f"{what}: x must have a batch axis, received a scalar")
-    if y is not None and len(x) != len(y):
+    if y is not None and (y.ndim == 0 or len(x) != len(y)):
         raise ValueError(f"{what}: x and y must have the same number of samples, "
-                         f"received {len(x)} and {len(y)}")
+                         f"received {len(x)} and {len(y) if y.ndim else 'a scalar'}")
     if len(x) == 0: raise ValueError(f"{what}: received no samples")
+    if x.dtype.kind not in 'biuf': raise ValueError(f"{what}: x must be numbers, received dtype {x.dtype}")
     x = np.ascontiguousarray(x, dtype=model.dtype)
     if y is not None and not isinstance(model.loss, _losses.SparseCategoricalCrossentropy):
+        if y.dtype.kind not in 'biuf':
+            raise ValueError(f"{what}: y must be numbers, received dtype {y.dtype}")
         y = np.ascontiguousarray(y, dtype=model.dtype)
     return x, y
 
+def _int_arg(what, name, value, low=1, default=None):
+    "`value` as an int >= low (None: the default), else a TypeError or ValueError naming the argument."
+    if value is None and default is not None: return default
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{what}: {name} must be an integer >= {low}, received {value!r}")
+    if value < low: raise ValueError(f"{what}: {name} must be an integer >= {low}, received {value!r}")
+    return int(value)
+
+def _verbose_arg(what, verbose):
+    "Keras' verbose: 'auto' (1), 0, 1 or 2."
+    if verbose == 'auto': return 1
+    if isinstance(verbose, bool) or verbose not in (0, 1, 2):
+        raise ValueError(f"{what}: verbose must be 'auto', 0, 1 or 2, received {verbose!r}")
+    return int(verbose)
+
+@patch
+def _check_data(self:Sequential, x, y, what):
+    "Check x against the built model's input and every target against its output (before any step)."
+    if tuple(x.shape[1:]) != tuple(self.input_shape[1:]):
+        first = self.layers[0].name
+        raise ValueError(f"{what}: layer {first!r} of model {self.name!r}: expected input shape "
+                         f"{shape_str(self.input_shape)}, received {x.shape}")
+    if y is None: return
+    out = self.compute_output_shape(self.input_shape)
+    try: self.loss._check(y, np.broadcast_to(np.zeros((), self.dtype), (len(y),) + tuple(out[1:])))
+    except (TypeError, ValueError) as e: raise ValueError(f"{what}: {e}") from None
+
 @patch
 def _fit_data(self:Sequential, x, y, batch_size, validation_data, validation_split):
-    "Check fit's arguments, cast the data once and split off the validation set."
+    "Check fit's data, cast it once, split off the validation set; build the model if needed."
     if self.loss is None:
         raise ValueError(f"Sequential {self.name!r}: call compile(optimizer, loss) before fit")
-    if not 0 <= validation_split < 1:
-        raise ValueError(f"fit: validation_split must be in [0, 1), received {validation_split}")
-    if int(batch_size) < 1:
-        raise ValueError(f"fit: batch_size must be a positive int, received {batch_size!r}")
+    ok = isinstance(validation_split, numbers.Real) and not isinstance(validation_split, bool)
+    if not (ok and 0 <= validation_split < 1):
+        raise ValueError(f"fit: validation_split must be in [0, 1), received {validation_split!r}")
     x, y = _as_xy(self, x, y)
     if validation_split and validation_data is None:
         k = len(x) - int(round(len(x) * validation_split))
+        if not 0 < k < len(x):
+            raise ValueError(f"fit: validation_split={validation_split} leaves {k} of {len(x)} samples for "
+                             "training and the rest for validation; each part needs at least one")
         x, y, validation_data = x[:k], y[:k], (x[k:], y[k:])
     if validation_data is not None:
-        if len(validation_data) != 2: raise ValueError("fit: validation_data must be a pair (x_val, y_val)")
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise ValueError("fit: validation_data must be a pair (x_val, y_val)")
         validation_data = _as_xy(self, *validation_data, what='fit(validation_data)')
-    if not self.built: self.build(x.shape)
+    built = self.built
+    try:
+        if not built: self.build(x.shape)
+        self._check_data(x, y, 'fit')
+        if validation_data is not None: self._check_data(*validation_data, 'fit(validation_data)')
+    except Exception:
+        if not built:
+            for l in [self, *_walk(self.layers)]: _unbuild(l)
+        raise
     return x, y, validation_data
 
 # %% ../nbs/04_model.ipynb #ff3a97c2
@@ -330,12 +413,22 @@ class ProgressBar:
 # %% ../nbs/04_model.ipynb #9520b0c0
 @patch
 def fit(self:Sequential, x, y, batch_size:int=32, epochs:int=1, validation_data=None,
-        validation_split:float=0.0, shuffle:bool=True, callbacks=None, verbose:int=1, initial_epoch:int=0):
+        validation_split:float=0.0, shuffle:bool=True, callbacks=None, verbose:int|str='auto',
+        initial_epoch:int=0):
     "Train for `epochs` passes over (x, y) in shuffled mini-batches; returns a `History`."
+    batch_size = _int_arg('fit', 'batch_size', batch_size, default=32)
+    epochs = _int_arg('fit', 'epochs', epochs, 0)
+    initial_epoch = _int_arg('fit', 'initial_epoch', initial_epoch, 0)
+    verbose = _verbose_arg('fit', verbose)
+    if not isinstance(shuffle, (bool, np.bool_)):
+        raise TypeError(f"fit: shuffle must be True or False, received {shuffle!r}")
+    if isinstance(callbacks, Callback) or not isinstance(callbacks, (list, tuple, type(None))):
+        raise TypeError(f"fit: callbacks must be a list of Callback objects, "
+                        f"received {type(callbacks).__name__}")
     x, y, val = self._fit_data(x, y, batch_size, validation_data, validation_split)
-    self._bind()
     history, rng = History(), get_rng()
     cbs = CallbackList([history] + list(callbacks or []), self)
+    self._bind()
     progress = ProgressBar(verbose, epochs, math.ceil(len(x) / batch_size))
     self.stop_training = False
     with single_threaded_blas():
@@ -356,9 +449,12 @@ def fit(self:Sequential, x, y, batch_size:int=32, epochs:int=1, validation_data=
 
 # %% ../nbs/04_model.ipynb #ed61c23c
 @patch
-def predict(self:Sequential, x, batch_size:int=256, verbose:int=0):
+def predict(self:Sequential, x, batch_size:int=256, verbose:int|str=0):
     "Outputs for `x` in inference mode, computed in batches."
+    batch_size = _int_arg('predict', 'batch_size', batch_size, default=256)
+    _verbose_arg('predict', verbose)  # checked; predict prints nothing
     x, _ = _as_xy(self, x, None, 'predict')
+    if self.built: self._check_data(x, None, 'predict')
     out = None
     with single_threaded_blas():
         for s in range(0, len(x), batch_size):
@@ -382,34 +478,47 @@ def _evaluate(self:Sequential, x, y, batch_size=256):
 
 # %% ../nbs/04_model.ipynb #8174c556
 @patch
-def evaluate(self:Sequential, x, y, batch_size:int=256, verbose:int=1):
-    "Loss (and accuracy) on (x, y) in inference mode."
+def evaluate(self:Sequential, x, y, batch_size:int=256, verbose:int|str='auto', return_dict:bool=False):
+    "Loss (and accuracy) on (x, y) in inference mode; a dict of them with `return_dict=True`."
+    batch_size = _int_arg('evaluate', 'batch_size', batch_size, default=256)
+    verbose = _verbose_arg('evaluate', verbose)
     if self.loss is None:
         raise ValueError(f"Sequential {self.name!r}: call compile(optimizer, loss) before evaluate")
-    with single_threaded_blas(): logs = self._evaluate(*_as_xy(self, x, y, 'evaluate'), batch_size=batch_size)
+    if not self.built:
+        raise ValueError(f"Sequential {self.name!r} is not built: train it or give it an Input")
+    x, y = _as_xy(self, x, y, 'evaluate')
+    self._check_data(x, y, 'evaluate')
+    with single_threaded_blas(): logs = self._evaluate(x, y, batch_size=batch_size)
     if verbose: print(_fmt_logs(logs))
+    if return_dict: return logs
     return logs['loss'] if len(logs) == 1 else list(logs.values())
 
 # %% ../nbs/04_model.ipynb #7a39e4bb
 @patch
 def set_weights(self:Sequential, weights):
-    "Copy a list like `get_weights()` into the layers, checking count and shapes."
-    mine = self.weights
+    "Copy a list like `get_weights()` into the layers; every array is checked before any is written."
+    mine, names, weights = self.weights, self.weight_names, list(weights)
     if len(weights) != len(mine):
         raise ValueError(f"Sequential {self.name!r}: set_weights expected {len(mine)} arrays, "
                          f"received {len(weights)}")
-    k = 0
-    for l in self.layers:
-        n = len(l.weights)
-        l.set_weights(weights[k:k + n])
-        k += n
+    new = []
+    for name, w, a in zip(names, mine, weights):
+        try: a = np.asarray(a)
+        except (TypeError, ValueError): a = np.empty(0, object)  # a ragged list
+        if a.shape != w.shape or a.dtype.kind not in 'biuf':
+            got = f"shape {a.shape}" if a.dtype.kind in 'biuf' else f"dtype {a.dtype}"
+            raise ValueError(f"Sequential {self.name!r}: set_weights expected numbers of shape {w.shape} "
+                             f"for {name!r}, received {got}")
+        new.append(a)
+    for w, a in zip(mine, new): w[...] = a
 
 # %% ../nbs/04_model.ipynb #2eeadc2f
 FORMAT = 'dl2.model'
 
 @patch
 def get_config(self:Sequential):
-    return dict(name=self.name, input_shape=list(self.input_shape[1:]) if self.built else None,
+    return dict(name=self.name, trainable=self.trainable,
+                input_shape=list(self.input_shape[1:]) if self.built else None,
                 layers=[dict(class_name=type(l).__name__, config=l.get_config()) for l in self.layers])
 
 def _layer_from_config(d, dtype):
@@ -423,6 +532,7 @@ def _sequential_from_config(cfg, dtype):
     m = Sequential(name=cfg.get('name'), dtype=dtype)
     if cfg.get('input_shape') is not None: m.add(Input(cfg['input_shape']))
     for d in cfg['layers']: m.add(_layer_from_config(d, dtype))
+    m._is_trainable = bool(cfg.get('trainable', True))  # each layer's own switch came with its config
     return m
 
 def _atomic_savez(path, arrays):
@@ -440,42 +550,58 @@ def _atomic_savez(path, arrays):
 # %% ../nbs/04_model.ipynb #7b7770f6
 @patch
 def save(self:Sequential, path):
-    "Save architecture, compile settings and weights to one .npz file at `path`."
+    "Save architecture, compile settings, weights and the optimizer's state to one .npz file at `path`."
     if not self.built: raise ValueError(f"Sequential {self.name!r} is not built; nothing to save")
+    opt = self.optimizer
+    state = opt is not None and len(opt.params) == len(self.params) and all(
+        p is q for p, q in zip(opt.params, self.params))  # bound to this model's arrays: resumable
     meta = dict(format=FORMAT, version=1, dtype=self.dtype.name,
                 model=dict(class_name='Sequential', config=self.get_config()),
                 loss=_losses.serialize(self.loss) if self.loss else None,
-                optimizer=_optim.serialize(self.optimizer) if self.optimizer else None, metrics=self.metrics)
+                optimizer=_optim.serialize(opt) if opt else None, metrics=self.metrics)
     try: meta_json = json.dumps(meta)
     except TypeError as e:
         raise ValueError(f"Sequential {self.name!r}: a layer's configuration cannot be saved ({e})") from e
     arrays = {'__dl2__': np.array(meta_json)}
     arrays.update({f"w{i:04d}": w for i, w in enumerate(self.weights)})
+    if state: arrays.update({f"o{i:04d}": v for i, v in enumerate(opt.variables)})
     _atomic_savez(path, arrays)
 
 # %% ../nbs/04_model.ipynb #7828a3af
 def _read_npz(path, kind):
+    "The description, the weights and the optimizer's arrays in a file written by `save` or `save_weights`."
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"{kind} file {str(path)!r} does not exist")
     try:
         with np.load(path, allow_pickle=False) as z: data = {k: z[k] for k in z.files}
-        meta = json.loads(str(data.pop('__dl2__')))
-    except Exception as e:
-        raise ValueError(f"{str(path)!r} is not a dl2 {kind} file ({type(e).__name__}: {e})") from None
-    return meta, [data[k] for k in sorted(data)]
+    except Exception as e:  # not a zip, or Python objects inside (dl2 never writes or runs those)
+        raise ValueError(f"{str(path)!r} is not a dl2 {kind} file: not an .npz archive of plain arrays "
+                         f"({type(e).__name__})") from None
+    try: meta = json.loads(str(data.pop('__dl2__')))
+    except (KeyError, ValueError):
+        raise ValueError(f"{str(path)!r} is not a dl2 {kind} file: it has no dl2 description") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{str(path)!r} is not a dl2 {kind} file: its description is not a dictionary")
+    arrays = lambda c: [data[k] for k in sorted(data) if k.startswith(c)]
+    return meta, arrays('w'), arrays('o')
 
 # %% ../nbs/04_model.ipynb #add909ed
 def load_model(path, compile:bool=True):
-    "Load a model saved with `Sequential.save`."
-    meta, weights = _read_npz(path, 'model')
+    "Load a model saved with `Sequential.save`, compiled and with its optimizer's state to resume training."
+    meta, weights, opt_state = _read_npz(path, 'model')
     if meta.get('format') != FORMAT:
         raise ValueError(f"{str(path)!r} is not a dl2 model file (format {meta.get('format')!r})")
-    model = _sequential_from_config(meta['model']['config'], meta.get('dtype', 'float32'))
-    if not model.built: raise ValueError(f"{str(path)!r}: the saved model has no input shape")
-    model.set_weights(weights)
-    if compile and meta.get('loss'):
-        opt = _optim.deserialize(meta['optimizer']) if meta.get('optimizer') else 'rmsprop'
-        model.compile(opt, _losses.deserialize(meta['loss']), metrics=meta.get('metrics', []))
+    try:
+        model = _sequential_from_config(meta['model']['config'], meta.get('dtype', 'float32'))
+        if not model.built: raise ValueError("the saved model has no input shape")
+        model.set_weights(weights)
+        if compile and meta.get('loss'):
+            opt = _optim.deserialize(meta['optimizer']) if meta.get('optimizer') else 'rmsprop'
+            model.compile(opt, _losses.deserialize(meta['loss']), metrics=meta.get('metrics', []))
+            if opt_state: model.optimizer.load_variables(opt_state)
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        why = f"{type(e).__name__}: {e}"
+        raise ValueError(f"{str(path)!r}: the saved model cannot be rebuilt ({why})") from None
     return model
 
 # %% ../nbs/04_model.ipynb #5193e8ad
@@ -490,7 +616,7 @@ def save_weights(self:Sequential, path):
 @patch
 def load_weights(self:Sequential, path):
     "Load weights saved by `save_weights` (or `save`) into this model, checking every shape."
-    meta, weights = _read_npz(path, 'weights')
+    meta, weights, _ = _read_npz(path, 'weights')
     if len(weights) != len(self.weights):
         raise ValueError(f"{str(path)!r} holds {len(weights)} weight arrays, "
                          f"but model {self.name!r} has {len(self.weights)}")
@@ -501,37 +627,57 @@ def load_weights(self:Sequential, path):
     self.set_weights(weights)
 
 # %% ../nbs/04_model.ipynb #8671ecba
-def _improved(mode, monitor):
-    if mode == 'auto': mode = 'max' if 'acc' in monitor else 'min'
+def _mode(mode, monitor):
+    "'min' or 'max': what counts as better for `monitor` ('auto': 'max' for accuracies, else 'min')."
+    if mode == 'auto': return 'max' if 'acc' in monitor else 'min'
     if mode not in ('min', 'max'): raise ValueError(f"mode must be 'auto', 'min' or 'max', received {mode!r}")
-    return (lambda a, b, d: a < b - d) if mode == 'min' else (lambda a, b, d: a > b + d)
+    return mode
+
+def _improved(mode, monitor):
+    "better(a, b, delta): whether a beats b by more than delta."
+    if _mode(mode, monitor) == 'min': return lambda a, b, d: a < b - d
+    return lambda a, b, d: a > b + d
 
 class EarlyStopping(Callback):
-    "Stop when `monitor` has not improved by `min_delta` for `patience` epochs."
-    def __init__(self, monitor='val_loss', min_delta=0.0, patience=0, mode='auto', restore_best_weights=False,
-                 verbose=0):
-        self.monitor, self.min_delta, self.patience, self.verbose = monitor, abs(min_delta), patience, verbose
-        self.better, self.restore_best_weights = _improved(mode, monitor), restore_best_weights
+    "Stop when `monitor` has not improved by more than `min_delta` for `patience` epochs, as Keras 3 does."
+    def __init__(self, monitor='val_loss', min_delta=0.0, patience=0, verbose=0, mode='auto', baseline=None,
+                 restore_best_weights=False, start_from_epoch=0):
+        self.patience = _int_arg('EarlyStopping', 'patience', patience, 0)
+        self.start_from_epoch = _int_arg('EarlyStopping', 'start_from_epoch', start_from_epoch, 0)
+        for name, v in (('min_delta', min_delta), ('baseline', baseline)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real)):
+                raise TypeError(f"EarlyStopping: {name} must be a number, received {v!r}")
+        self.monitor, self.min_delta, self.baseline, self.verbose = monitor, abs(min_delta), baseline, verbose
+        self.mode, self.restore_best_weights = _mode(mode, monitor), bool(restore_best_weights)
+        self.better = _improved(self.mode, monitor)
+
     def on_train_begin(self, logs=None):
-        self.wait, self.best, self.best_epoch = 0, None, None
-        self.best_weights = self.stopped_epoch = None
+        self.wait, self.stopped_epoch, self.best_epoch, self.best_weights = 0, 0, 0, None
+        self.best = math.inf if self.mode == 'min' else -math.inf
+
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         v = logs.get(self.monitor)
         if v is None:
             warnings.warn(f"EarlyStopping: monitored {self.monitor!r} is not in the logs {sorted(logs)}")
             return
-        if self.best is None or self.better(v, self.best, self.min_delta):
-            self.best, self.best_epoch, self.wait = v, epoch, 0
-            if self.restore_best_weights: self.best_weights = self.model.get_weights()
-            return
+        if epoch < self.start_from_epoch: return
+        if self.restore_best_weights and self.best_weights is None:  # the first epoch seen is the best so far
+            self.best_weights, self.best_epoch = self.model.get_weights(), epoch
         self.wait += 1
-        if self.wait <= self.patience: return
-        self.stopped_epoch, self.model.stop_training = epoch, True
-        if self.verbose: print(f"Epoch {epoch + 1}: early stopping")
-        if self.restore_best_weights and self.best_weights is not None:
-            best = self.best_epoch + 1
-            if self.verbose: print(f"Restoring model weights from the end of the best epoch: {best}.")
+        if self.better(v, self.best, self.min_delta):
+            self.best, self.best_epoch = v, epoch
+            if self.restore_best_weights: self.best_weights = self.model.get_weights()
+            if self.baseline is None or self.better(v, self.baseline, self.min_delta): self.wait = 0
+            return
+        if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch, self.model.stop_training = epoch, True
+
+    def on_train_end(self, logs=None):
+        if self.stopped_epoch > 0 and self.verbose: print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+        if self.restore_best_weights and self.best_weights is not None:  # stopped early or not
+            if self.verbose:
+                print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
             self.model.set_weights(self.best_weights)
 
 # %% ../nbs/04_model.ipynb #7b5a5fc8
@@ -570,11 +716,17 @@ class TerminateOnNaN(Callback):
 
 # %% ../nbs/04_model.ipynb #51394d9c
 class LearningRateScheduler(Callback):
-    "Set the optimizer's learning rate at the start of each epoch to `schedule(epoch, lr)`."
-    def __init__(self, schedule, verbose=0): self.schedule, self.verbose = schedule, verbose
+    "At the start of each epoch, set the learning rate to `schedule(epoch, lr)` (or `schedule(epoch)`)."
+    def __init__(self, schedule, verbose=0):
+        if not callable(schedule):
+            raise TypeError(f"LearningRateScheduler: schedule must be a function, received {schedule!r}")
+        try: two = len(inspect.signature(schedule).parameters) >= 2
+        except (TypeError, ValueError): two = True  # a builtin without a signature: call it as Keras does
+        self.schedule, self.verbose, self._two = schedule, verbose, two
     def on_epoch_begin(self, epoch, logs=None):
-        lr = float(self.schedule(epoch, self.model.optimizer.learning_rate))
-        self.model.optimizer.learning_rate = lr
+        opt = self.model.optimizer
+        lr = float(self.schedule(epoch, opt.learning_rate) if self._two else self.schedule(epoch))
+        opt.learning_rate = lr  # the optimizer rejects what is not a positive finite number
         if self.verbose: print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {lr}.")
 
 # %% ../nbs/04_model.ipynb #e437136d

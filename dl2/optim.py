@@ -274,7 +274,7 @@ Optimizer.learning_rate = property(_get_learning_rate, _set_learning_rate)
 @patch
 def bind(self:Optimizer, params,
          keep_state:bool=False): # Keep the state (and step count) of arrays bound before
-    "Attach the arrays to train (updated in place); resets the state unless `keep_state`."
+    "Attach the arrays to train (updated in place); resets the state, but that of arrays kept by `keep_state`."
     params = list(params)
     for i, p in enumerate(params):
         ok = isinstance(p, np.ndarray) and p.dtype in (np.float32, np.float64)
@@ -291,7 +291,7 @@ def bind(self:Optimizer, params,
         state.append(self.state[k] if k is not None else st)
         if self.use_ema: averages.append(self.averages[k] if k is not None else p.copy())
     self.params, self.state, self.averages = params, state, averages
-    if not keep_state: self.iterations = 0
+    if not any(id(p) in old for p in params): self.iterations = 0  # nothing carried over: a fresh start
     return self
 
 # %% ../nbs/03_optim.ipynb #c03step1

@@ -127,8 +127,8 @@ def test_progress_in_a_log_is_one_line_per_epoch(capsys):
 
 @pytest.mark.parametrize('call, match', [
     (lambda m, X, y: m.fit(X, y[:-1]), 'same number of samples, received 1797 and 1796'),
-    (lambda m, X, y: m.fit(X[:, :60], y), r"Layer 'dense': expected input shape \(None, 64\), received \(32, 60\)"),
-    (lambda m, X, y: m.predict(X[:, None]), r"expected input shape \(None, 64\), received \(256, 1, 64\)"),
+    (lambda m, X, y: m.fit(X[:, :60], y), r"fit: layer 'dense' of model 'sequential': expected input shape \(None, 64\), received \(1797, 60\)"),
+    (lambda m, X, y: m.predict(X[:, None]), r"predict: layer 'dense' of model 'sequential': expected input shape \(None, 64\), received \(1797, 1, 64\)"),
     (lambda m, X, y: m.fit(X, y, validation_split=1.5), 'validation_split must be in'),
     (lambda m, X, y: m.compile('lion', 'mse'), "Unknown optimizer 'lion'"),
     (lambda m, X, y: m.compile('adam', 'hinge'), "Unknown loss 'hinge'"),
