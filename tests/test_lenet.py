@@ -90,7 +90,9 @@ def test_cli_on_mnist(tmp_path):
 
 @pytest.mark.parametrize('args, needle', [
     (['--epochs', '0'], '--epochs must be at least 1'),
-    (['--lr', '-1'], '--lr must be positive'),
+    (['--lr', '-1'], '--lr must be a positive finite number'),
+    (['--lr', 'inf'], '--lr must be a positive finite number'),
+    (['--lr', 'nan'], '--lr must be a positive finite number'),
     (['--dataset', 'imagenet'], "invalid choice: 'imagenet'"),
     (['--optimizer', 'lbfgs'], "invalid choice: 'lbfgs'"),
     (['--batch-size', 'many'], "invalid int value: 'many'"),
