@@ -9,7 +9,7 @@ from .core import (Layer, set_floatx, floatx, using_floatx, set_seed, get_rng, g
 from .dense import (Dense, Activation, ReLU, LeakyReLU, Softmax, Flatten, Reshape, dense_forward,
                     dense_backward)
 from . import losses
-from .losses import (MeanSquaredError, BinaryCrossentropy, CategoricalCrossentropy,
+from .losses import (MeanSquaredError, MeanAbsoluteError, Huber, BinaryCrossentropy, CategoricalCrossentropy,
                      SparseCategoricalCrossentropy)
 from . import optim
 from . import optim as optimizers  # Keras' spelling: dl2.optimizers.Adam, dl2.optimizers.schedules

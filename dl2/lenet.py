@@ -235,7 +235,8 @@ def main(argv=None):
     a = p.parse_args(argv)
     if a.epochs < 1: p.error(f"--epochs must be at least 1, received {a.epochs}")
     if a.batch_size < 1: p.error(f"--batch-size must be at least 1, received {a.batch_size}")
-    if not (a.lr > 0 and np.isfinite(a.lr)): p.error(f"--lr must be a positive finite number, received {a.lr}")
+    if not (a.lr > 0 and np.isfinite(a.lr)):
+        p.error(f"--lr must be a positive finite number, received {a.lr}")
     if a.val_size < 0: p.error(f"--val-size must be at least 0, received {a.val_size}")
     try:
         m = train(a.model, a.dataset, a.epochs, a.batch_size, a.optimizer, a.lr, a.val_size, a.out, a.seed,

@@ -10,8 +10,8 @@ import numpy as np
 from .core import sigmoid, softmax
 
 # %% auto #0
-__all__ = ['EPSILON', 'LOSSES', 'Loss', 'MeanSquaredError', 'BinaryCrossentropy', 'logsumexp', 'CategoricalCrossentropy',
-           'SparseCategoricalCrossentropy', 'get', 'serialize', 'deserialize']
+__all__ = ['EPSILON', 'LOSSES', 'Loss', 'MeanSquaredError', 'MeanAbsoluteError', 'Huber', 'BinaryCrossentropy', 'logsumexp',
+           'CategoricalCrossentropy', 'SparseCategoricalCrossentropy', 'get', 'serialize', 'deserialize']
 
 # %% ../nbs/02_losses.ipynb #acecb4b1
 class Loss:
@@ -20,7 +20,10 @@ class Loss:
     def __init__(self,
                  from_logits:bool=False, # `y_pred` holds logits rather than probabilities
                 ):
-        self.from_logits = from_logits
+        if not isinstance(from_logits, (bool, np.bool_)):
+            raise TypeError(f"{type(self).__name__}: from_logits must be True or False, "
+                            f"received {from_logits!r}")
+        self.from_logits = bool(from_logits)
 
     def _check(self, y_true, y_pred):
         "Cast both to y_pred's float dtype and check that their shapes match."
@@ -39,7 +42,8 @@ class Loss:
     def per_sample(self, y, p): raise NotImplementedError  # the loss of each sample, shape (N,)
     def grad(self, y, p): raise NotImplementedError        # d(batch mean)/dp, the shape of p
     def get_config(self): return dict(from_logits=self.from_logits)
-    def __repr__(self): return f"{type(self).__name__}(from_logits={self.from_logits})"
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_config().items())})"
 
 def _sample_mean(a): return a.reshape(len(a), -1).mean(axis=1) if a.ndim > 1 else a
 
@@ -52,12 +56,53 @@ class MeanSquaredError(Loss):
     def grad(self, y, p): return (2.0 / p.size) * (p - y)
     def get_config(self): return {}
 
+# %% ../nbs/02_losses.ipynb #09bad995
+class MeanAbsoluteError(Loss):
+    "Mean of |y_pred - y_true|."
+    name = 'mean_absolute_error'
+    def __init__(self): super().__init__(False)
+    def per_sample(self, y, p): return _sample_mean(np.abs(p - y))
+    def grad(self, y, p): return np.sign(p - y) / p.size
+    def get_config(self): return {}
+
+class Huber(Loss):
+    "Squared error for errors up to delta, linear beyond: Keras' Huber loss."
+    name = 'huber'
+    def __init__(self, delta:float=1.0): # where the quadratic piece becomes linear
+        super().__init__(False)
+        ok = isinstance(delta, (int, float, np.floating)) and not isinstance(delta, bool)
+        if not (ok and 0 < delta < np.inf):
+            raise ValueError(f"Huber: delta must be a positive number, received {delta!r}")
+        self.delta = float(delta)
+    def per_sample(self, y, p):
+        e, d = np.abs(p - y), self.delta
+        return _sample_mean(np.where(e <= d, 0.5 * e * e, d * (e - 0.5 * d)))
+    def grad(self, y, p):
+        e = p - y
+        return np.clip(e, -self.delta, self.delta) / p.size
+    def get_config(self): return dict(delta=self.delta)
+
 # %% ../nbs/02_losses.ipynb #1ce6330b
 EPSILON = 1e-7
 
+def _smoothing(cls, value):
+    "A label-smoothing factor in [0, 1], or a ValueError."
+    ok = isinstance(value, (int, float, np.floating)) and not isinstance(value, bool)
+    if not (ok and 0 <= value <= 1):
+        raise ValueError(f"{cls}: label_smoothing must be a number in [0, 1], received {value!r}")
+    return float(value)
+
 class BinaryCrossentropy(Loss):
-    "Binary cross-entropy on probabilities, or on logits with from_logits=True."
+    "Binary cross-entropy on probabilities, or on logits with from_logits=True; targets smoothed towards 1/2."
     name = 'binary_crossentropy'
+    def __init__(self, from_logits:bool=False,
+                 label_smoothing:float=0.0): # train on y(1 - s) + s/2 instead of y
+        super().__init__(from_logits)
+        self.label_smoothing = _smoothing(type(self).__name__, label_smoothing)
+    def _check(self, y_true, y_pred):
+        y, p = super()._check(y_true, y_pred)
+        s = self.label_smoothing
+        return (y * (1 - s) + 0.5 * s if s else y), p
     def per_sample(self, y, p):
         if self.from_logits: l = np.maximum(p, 0) - p * y + np.log1p(np.exp(-np.abs(p)))
         else:
@@ -69,6 +114,7 @@ class BinaryCrossentropy(Loss):
         pc = np.clip(p, EPSILON, 1 - EPSILON)
         g = (pc - y) / (pc * (1 - pc))
         return np.where((p > EPSILON) & (p < 1 - EPSILON), g, 0).astype(p.dtype) / p.size
+    def get_config(self): return dict(from_logits=self.from_logits, label_smoothing=self.label_smoothing)
 
 # %% ../nbs/02_losses.ipynb #71780a6a
 def logsumexp(z, axis=-1):
@@ -78,8 +124,18 @@ def logsumexp(z, axis=-1):
 
 # %% ../nbs/02_losses.ipynb #c02cce01
 class CategoricalCrossentropy(Loss):
-    "Cross-entropy with one-hot or soft targets, on probabilities or on logits (from_logits=True)."
+    "Cross-entropy with one-hot or soft targets, on probabilities or on logits; targets smoothed towards 1/K."
     name = 'categorical_crossentropy'
+    def __init__(self, from_logits:bool=False,
+                 label_smoothing:float=0.0): # train on y(1 - s) + s/K instead of y, K classes
+        super().__init__(from_logits)
+        self.label_smoothing = _smoothing(type(self).__name__, label_smoothing)
+    def _smooth(self, y):
+        s = self.label_smoothing
+        return y * (1 - s) + s / y.shape[-1] if s else y
+    def _check(self, y_true, y_pred):
+        y, p = super()._check(y_true, y_pred)
+        return self._smooth(y), p
     def per_sample(self, y, p):
         if self.from_logits: return y.sum(-1) * logsumexp(p) - (y * p).sum(-1)
         q = p / p.sum(-1, keepdims=True)
@@ -91,10 +147,11 @@ class CategoricalCrossentropy(Loss):
         q = p / s
         dq = np.where((q > EPSILON) & (q < 1 - EPSILON), -y / np.clip(q, EPSILON, 1 - EPSILON), 0)
         return ((dq - (dq * q).sum(-1, keepdims=True)) / s / n).astype(p.dtype)
+    def get_config(self): return dict(from_logits=self.from_logits, label_smoothing=self.label_smoothing)
 
 # %% ../nbs/02_losses.ipynb #fcc9ef1a
 class SparseCategoricalCrossentropy(CategoricalCrossentropy):
-    "Categorical cross-entropy with integer labels of shape (N,) or (N, 1)."
+    "Categorical cross-entropy with integer labels of shape (N,) or (N, 1); label_smoothing as PyTorch's."
     name = 'sparse_categorical_crossentropy'
     def _check(self, y_true, y_pred):
         "Check the labels against y_pred's classes and turn them into one-hot rows."
@@ -112,17 +169,18 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
         dtype = y_pred.dtype if np.issubdtype(y_pred.dtype, np.floating) else np.float32
         onehot = np.zeros(y_pred.shape, dtype=dtype)
         onehot[np.arange(len(y_true)), y_true.astype(np.int64)] = 1
-        return onehot, y_pred.astype(dtype, copy=False)
+        return self._smooth(onehot), y_pred.astype(dtype, copy=False)
 
 # %% ../nbs/02_losses.ipynb #4ab40147
 LOSSES = {'mse': MeanSquaredError, 'mean_squared_error': MeanSquaredError,
+          'mae': MeanAbsoluteError, 'mean_absolute_error': MeanAbsoluteError, 'huber': Huber,
           'binary_crossentropy': BinaryCrossentropy, 'categorical_crossentropy': CategoricalCrossentropy,
           'sparse_categorical_crossentropy': SparseCategoricalCrossentropy}
 
 def get(loss) -> Loss:
-    "A loss object from a name (see `LOSSES`) or an instance."
+    "A loss object from a name in any case (see `LOSSES`) or an instance."
     if isinstance(loss, Loss): return loss
-    if isinstance(loss, str) and loss in LOSSES: return LOSSES[loss]()
+    if isinstance(loss, str) and loss.lower() in LOSSES: return LOSSES[loss.lower()]()
     raise ValueError(f"Unknown loss {loss!r}; expected a Loss instance or one of {sorted(LOSSES)}")
 
 def serialize(loss:Loss) -> dict:

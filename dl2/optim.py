@@ -274,7 +274,7 @@ Optimizer.learning_rate = property(_get_learning_rate, _set_learning_rate)
 @patch
 def bind(self:Optimizer, params,
          keep_state:bool=False): # Keep the state (and step count) of arrays bound before
-    "Attach the arrays to train (updated in place); resets the state, but that of arrays kept by `keep_state`."
+    "Attach the arrays to train (updated in place); a fresh state, except for arrays kept by `keep_state`."
     params = list(params)
     for i, p in enumerate(params):
         ok = isinstance(p, np.ndarray) and p.dtype in (np.float32, np.float64)
