@@ -213,6 +213,10 @@ def compile(self:Sequential, optimizer='rmsprop', # An Optimizer or a name ('sgd
     self.loss, self.optimizer, self._acc = loss, optimizer, acc
     self.metrics = ['accuracy'] if metrics else []
     optimizer._model = weakref.ref(self)
+    act = getattr(self.layers[-1], 'activation', None) if self.layers else None
+    if getattr(loss, 'from_logits', False) and getattr(act, 'name', None) == 'softmax':
+        warnings.warn(f"Sequential {self.name!r}: the loss expects logits (from_logits=True), but the last "
+                      "layer applies a softmax; remove the softmax, or use from_logits=False", stacklevel=2)
     if self.built: self._bind()
 
 # %% ../nbs/04_model.ipynb #583d26ee

@@ -2,7 +2,7 @@
 
 Each bad call is made on a model; its weights, build state, layers, compile settings and optimizer state are compared
 with a snapshot taken before, and then a correct call must work."""
-import json, pickle, zipfile
+import json, pickle, warnings
 import numpy as np, pytest
 from hypothesis import given, settings, strategies as st, HealthCheck
 import dl2
@@ -275,3 +275,11 @@ def test_fit_arguments_fuzz(batch_size, epochs, validation_split, verbose, shuff
         return
     assert isinstance(epochs, int) and n > 0 and label_shift == 0
     assert all(np.isfinite(w).all() for w in m.weights)
+
+def test_a_softmax_output_with_a_logits_loss_warns():
+    m = dl2.Sequential([dl2.Input((64,)), dl2.Dense(10, activation='softmax')])
+    with pytest.warns(UserWarning, match="applies a softmax"):
+        m.compile('adam', dl2.SparseCategoricalCrossentropy(from_logits=True))
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        m.compile('adam', dl2.SparseCategoricalCrossentropy())
