@@ -6,7 +6,7 @@ Docs: https://dl2-book.github.io/dl2/model.html.md"""
 
 # %% ../nbs/04_model.ipynb #7688d7e6
 from __future__ import annotations
-import inspect, json, math, numbers, os, sys, time, warnings, tempfile, weakref
+import inspect, json, math, numbers, os, string, sys, time, warnings, tempfile, weakref
 from pathlib import Path
 import numpy as np
 from fastcore.basics import patch
@@ -242,22 +242,42 @@ def train_step(self:Sequential, x, y):
 
 # %% ../nbs/04_model.ipynb #de1ac81f
 class Callback:
-    "Base class; override any of the `on_*` hooks. `self.model` is the model being trained."
+    "Base class with Keras' hooks; override any. `self.model` is the model, `self.params` fit's settings."
+    model, params = None, {}
     def set_model(self, model): self.model = model
+    def set_params(self, params): self.params = params
     def on_train_begin(self, logs=None): pass
     def on_train_end(self, logs=None): pass
     def on_epoch_begin(self, epoch, logs=None): pass
     def on_epoch_end(self, epoch, logs=None): pass
+    def on_batch_begin(self, batch, logs=None): pass
     def on_batch_end(self, batch, logs=None): pass
+    def on_train_batch_begin(self, batch, logs=None): self.on_batch_begin(batch, logs)  # Keras' older names
+    def on_train_batch_end(self, batch, logs=None): self.on_batch_end(batch, logs)
+    def on_test_begin(self, logs=None): pass
+    def on_test_end(self, logs=None): pass
+    def on_test_batch_begin(self, batch, logs=None): pass
+    def on_test_batch_end(self, batch, logs=None): pass
+    def on_predict_begin(self, logs=None): pass
+    def on_predict_end(self, logs=None): pass
+    def on_predict_batch_begin(self, batch, logs=None): pass
+    def on_predict_batch_end(self, batch, logs=None): pass
 
 # %% ../nbs/04_model.ipynb #4f944596
 class CallbackList:
-    def __init__(self, cbs, model):
+    "The callbacks of one call of fit, evaluate or predict, checked first, then each given the model."
+    def __init__(self, cbs, model, what='fit'):
+        if isinstance(cbs, Callback) or not isinstance(cbs, (list, tuple, type(None))):
+            raise TypeError(f"{what}: callbacks must be a list of Callback objects, "
+                            f"received {type(cbs).__name__}")
+        cbs = list(cbs or [])
         for c in cbs:
             if not isinstance(c, Callback):
-                raise ValueError(f"fit: callbacks must be Callback instances, received {type(c).__name__}")
-            c.set_model(model)
+                raise ValueError(f"{what}: callbacks must be Callback instances, received {type(c).__name__}")
+        for c in cbs: c.set_model(model)
         self.cbs = cbs
+    def set_params(self, params):
+        for c in self.cbs: c.set_params(params)
     def call(self, hook, *args):
         for c in self.cbs: getattr(c, hook)(*args)
 
@@ -371,13 +391,14 @@ def _train_epoch(self:Sequential, x, y, batch_size, shuffle, rng, cbs, progress)
     seen = 0
     for i, idx in enumerate(_batches(len(x), batch_size, shuffle, rng)):
         xb, yb = x[idx], y[idx]
+        cbs.call('on_train_batch_begin', i)
         loss, acc = self.train_step(xb, yb)
         n = len(xb)
         seen += n
         tot_loss += loss * n
         if acc is not None: tot_acc += acc * n
         progress.batch(i, loss)
-        cbs.call('on_batch_end', i, {'loss': loss})
+        cbs.call('on_train_batch_end', i, {'loss': loss})
         if self.stop_training: break
     logs = {'loss': tot_loss / max(seen, 1)}
     if self.metrics: logs['accuracy'] = tot_acc / max(seen, 1)
@@ -426,14 +447,14 @@ def fit(self:Sequential, x, y, batch_size:int=32, epochs:int=1, validation_data=
     verbose = _verbose_arg('fit', verbose)
     if not isinstance(shuffle, (bool, np.bool_)):
         raise TypeError(f"fit: shuffle must be True or False, received {shuffle!r}")
-    if isinstance(callbacks, Callback) or not isinstance(callbacks, (list, tuple, type(None))):
-        raise TypeError(f"fit: callbacks must be a list of Callback objects, "
-                        f"received {type(callbacks).__name__}")
+    cbs, history = CallbackList(callbacks, self), History()  # the callbacks are checked before anything runs
+    history.set_model(self)
+    cbs.cbs.append(history)  # last, as in Keras: it records the logs as the other callbacks left them
     x, y, val = self._fit_data(x, y, batch_size, validation_data, validation_split)
-    history, rng = History(), get_rng()
-    cbs = CallbackList([history] + list(callbacks or []), self)
+    steps = math.ceil(len(x) / batch_size)
+    cbs.set_params(dict(verbose=verbose, epochs=epochs, steps=steps, do_validation=val is not None))
     self._bind()
-    progress = ProgressBar(verbose, epochs, math.ceil(len(x) / batch_size))
+    progress, rng = ProgressBar(verbose, epochs, steps), get_rng()
     self.stop_training = False
     with single_threaded_blas():
         cbs.call('on_train_begin')
@@ -442,7 +463,7 @@ def fit(self:Sequential, x, y, batch_size:int=32, epochs:int=1, validation_data=
             progress.start(epoch)
             logs = self._train_epoch(x, y, batch_size, shuffle, rng, cbs, progress)
             if val is not None:
-                vlogs = self._evaluate(*val, batch_size=max(batch_size, 256))
+                vlogs = self._evaluate(*val, batch_size=max(batch_size, 256), cbs=cbs)
                 logs.update({'val_' + k: v for k, v in vlogs.items()})
             progress.end(epoch, logs)
             cbs.call('on_epoch_end', epoch, logs)
@@ -453,49 +474,82 @@ def fit(self:Sequential, x, y, batch_size:int=32, epochs:int=1, validation_data=
 
 # %% ../nbs/04_model.ipynb #ed61c23c
 @patch
-def predict(self:Sequential, x, batch_size:int=256, verbose:int|str=0):
+def predict(self:Sequential, x, batch_size:int=256, verbose:int|str=0, callbacks=None):
     "Outputs for `x` in inference mode, computed in batches."
     batch_size = _int_arg('predict', 'batch_size', batch_size, default=256)
     _verbose_arg('predict', verbose)  # checked; predict prints nothing
+    cbs = CallbackList(callbacks, self, 'predict')
     x, _ = _as_xy(self, x, None, 'predict')
     if self.built: self._check_data(x, None, 'predict')
     out = None
+    cbs.call('on_predict_begin')
     with single_threaded_blas():
-        for s in range(0, len(x), batch_size):
+        for i, s in enumerate(range(0, len(x), batch_size)):
+            cbs.call('on_predict_batch_begin', i)
             yb = self(x[s:s + batch_size], training=False)
             if out is None: out = np.empty((len(x),) + yb.shape[1:], dtype=yb.dtype)
             out[s:s + len(yb)] = yb
+            cbs.call('on_predict_batch_end', i, {'outputs': yb})
+    cbs.call('on_predict_end')
     return out
 
 # %% ../nbs/04_model.ipynb #d49d0d61
 @patch
-def _evaluate(self:Sequential, x, y, batch_size=256):
+def _evaluate(self:Sequential, x, y, batch_size=256, cbs=None):
+    "Mean loss (and accuracy) over (x, y) in inference mode, with the callbacks' test hooks."
+    cbs = cbs or CallbackList([], self)
+    cbs.call('on_test_begin')
     tot_loss = tot_acc = 0.0
-    for s in range(0, len(x), batch_size):
+    for i, s in enumerate(range(0, len(x), batch_size)):
+        cbs.call('on_test_batch_begin', i)
         xb, yb = x[s:s + batch_size], y[s:s + batch_size]
         yt, yp = self.loss._check(yb, self(xb, training=False))
-        tot_loss += float(self.loss.per_sample(yt, yp).sum())
+        losses = self.loss.per_sample(yt, yp)
+        tot_loss += float(losses.sum())
         if self._acc: tot_acc += float(self._acc(yt, yp).sum())
+        cbs.call('on_test_batch_end', i, {'loss': float(losses.mean())})
     logs = {'loss': tot_loss / len(x)}
     if self.metrics: logs['accuracy'] = tot_acc / len(x)
+    cbs.call('on_test_end', logs)
     return logs
 
 # %% ../nbs/04_model.ipynb #8174c556
 @patch
-def evaluate(self:Sequential, x, y, batch_size:int=256, verbose:int|str='auto', return_dict:bool=False):
+def evaluate(self:Sequential, x, y, batch_size:int=256, verbose:int|str='auto', return_dict:bool=False,
+             callbacks=None):
     "Loss (and accuracy) on (x, y) in inference mode; a dict of them with `return_dict=True`."
     batch_size = _int_arg('evaluate', 'batch_size', batch_size, default=256)
     verbose = _verbose_arg('evaluate', verbose)
+    cbs = CallbackList(callbacks, self, 'evaluate')
     if self.loss is None:
         raise ValueError(f"Sequential {self.name!r}: call compile(optimizer, loss) before evaluate")
     if not self.built:
         raise ValueError(f"Sequential {self.name!r} is not built: train it or give it an Input")
     x, y = _as_xy(self, x, y, 'evaluate')
     self._check_data(x, y, 'evaluate')
-    with single_threaded_blas(): logs = self._evaluate(x, y, batch_size=batch_size)
+    with single_threaded_blas(): logs = self._evaluate(x, y, batch_size=batch_size, cbs=cbs)
     if verbose: print(_fmt_logs(logs))
     if return_dict: return logs
     return logs['loss'] if len(logs) == 1 else list(logs.values())
+
+# %% ../nbs/04_model.ipynb #dfd755cc
+@patch
+def train_on_batch(self:Sequential, x, y, return_dict:bool=False):
+    "One training step on (x, y) as one batch; its loss (and accuracy) before the update."
+    x, y, _ = self._fit_data(x, y, None, None, 0.0)
+    with single_threaded_blas(): loss, acc = self.train_step(x, y)
+    logs = {'loss': loss} if acc is None else {'loss': loss, 'accuracy': acc}
+    return logs if return_dict else (loss if acc is None else [loss, acc])
+
+@patch
+def test_on_batch(self:Sequential, x, y, return_dict:bool=False):
+    "Loss (and accuracy) of (x, y) as one batch, in inference mode."
+    return self.evaluate(x, y, batch_size=max(len(x), 1), verbose=0, return_dict=return_dict)
+
+@patch
+def predict_on_batch(self:Sequential, x):
+    "Outputs for x as one batch, in inference mode."
+    return self.predict(x, batch_size=max(len(x), 1))
 
 # %% ../nbs/04_model.ipynb #7a39e4bb
 @patch
@@ -690,8 +744,24 @@ class ModelCheckpoint(Callback):
     def __init__(self, filepath, monitor='val_loss', save_best_only=False, save_weights_only=False,
                  mode='auto', verbose=0):
         self.filepath, self.monitor, self.verbose = str(filepath), monitor, verbose
+        try: fields = [f for _, f, _, _ in string.Formatter().parse(self.filepath) if f]
+        except ValueError as e:
+            why = f"ModelCheckpoint: filepath {self.filepath!r} is not a valid template ({e})"
+            raise ValueError(why) from None
+        self.fields = {f.split('.')[0].split('[')[0] for f in fields}
         self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
-        self.better, self.best = _improved(mode, monitor), None
+        self.mode = _mode(mode, monitor)
+        self.better = _improved(self.mode, monitor)
+
+    def on_train_begin(self, logs=None):
+        "Check the template's fields against the logs fit will write, before the first epoch."
+        keys = ['epoch', 'loss'] + (['accuracy'] if getattr(self.model, 'metrics', None) else [])
+        keys += ['val_' + k for k in keys[1:]] if self.params.get('do_validation') else []
+        unknown = sorted(self.fields - set(keys) - {'learning_rate'})
+        if unknown: raise ValueError(f"ModelCheckpoint: filepath {self.filepath!r} uses {unknown}, "
+                                     f"which fit does not log; available: {keys}")
+        self.best = math.inf if self.mode == 'min' else -math.inf
+
     def on_epoch_end(self, epoch, logs=None):
         logs, msg = logs or {}, ''
         if self.save_best_only:
@@ -700,13 +770,14 @@ class ModelCheckpoint(Callback):
                 warnings.warn(f"ModelCheckpoint: monitored {self.monitor!r} "
                               f"is not in the logs {sorted(logs)}")
                 return
-            best = math.inf if self.best is None else self.best
-            if self.best is not None and not self.better(v, best, 0):
-                if self.verbose: print(f"Epoch {epoch + 1}: {self.monitor} did not improve from {best:.5f}")
+            if not self.better(v, self.best, 0):
+                if self.verbose:
+                    print(f"Epoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
                 return
-            msg, self.best = f"{self.monitor} improved from {best:.5f} to {v:.5f}, ", v
-        path = self.filepath.format(epoch=epoch + 1, **logs)
+            msg, self.best = f"{self.monitor} improved from {self.best:.5f} to {v:.5f}, ", v
+        path = Path(self.filepath.format(epoch=epoch + 1, **logs))
         if self.verbose: print(f"Epoch {epoch + 1}: {msg}saving model to {path}")
+        path.parent.mkdir(parents=True, exist_ok=True)  # as Keras, the folder is created
         (self.model.save_weights if self.save_weights_only else self.model.save)(path)
 
 # %% ../nbs/04_model.ipynb #c854fad9
@@ -732,6 +803,8 @@ class LearningRateScheduler(Callback):
         lr = float(self.schedule(epoch, opt.learning_rate) if self._two else self.schedule(epoch))
         opt.learning_rate = lr  # the optimizer rejects what is not a positive finite number
         if self.verbose: print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {lr}.")
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None: logs['learning_rate'] = float(self.model.optimizer.learning_rate)  # as Keras
 
 # %% ../nbs/04_model.ipynb #e437136d
 def lr_find(model:Sequential, x, y, # A compiled model and training data

@@ -283,3 +283,61 @@ def test_a_softmax_output_with_a_logits_loss_warns():
     with warnings.catch_warnings():
         warnings.simplefilter('error')
         m.compile('adam', dl2.SparseCategoricalCrossentropy())
+
+class _Hooks(dl2.Callback):
+    "Records every hook Keras defines, in order."
+    def __init__(self): self.calls = []
+    def __getattribute__(self, name):
+        if name.startswith('on_') and name not in ('on_batch_begin', 'on_batch_end'):
+            calls = object.__getattribute__(self, 'calls')
+            return lambda *a: calls.append(name)
+        return object.__getattribute__(self, name)
+
+def test_callbacks_get_keras_hooks_and_params():
+    m, cb = model(), _Hooks()
+    m.fit(X[:100], Y[:100], batch_size=50, epochs=1, validation_data=(X[:10], Y[:10]), callbacks=[cb], verbose=0)
+    assert cb.calls == ['on_train_begin', 'on_epoch_begin', 'on_train_batch_begin', 'on_train_batch_end',
+                        'on_train_batch_begin', 'on_train_batch_end', 'on_test_begin', 'on_test_batch_begin',
+                        'on_test_batch_end', 'on_test_end', 'on_epoch_end', 'on_train_end']
+    assert cb.params == dict(verbose=0, epochs=1, steps=2, do_validation=True)
+    cb.calls.clear()
+    m.predict(X[:10], batch_size=5, callbacks=[cb])
+    assert cb.calls == ['on_predict_begin'] + ['on_predict_batch_begin', 'on_predict_batch_end'] * 2 + ['on_predict_end']
+    cb.calls.clear()
+    m.evaluate(X[:10], Y[:10], verbose=0, callbacks=[cb])
+    assert cb.calls == ['on_test_begin', 'on_test_batch_begin', 'on_test_batch_end', 'on_test_end']
+
+def test_old_batch_hook_names_still_fire():
+    class Count(dl2.Callback):
+        n = 0
+        def on_batch_end(self, batch, logs=None): Count.n += 1
+    model().fit(X[:100], Y[:100], batch_size=25, callbacks=[Count()], verbose=0)
+    assert Count.n == 4
+
+def test_model_checkpoint_checks_its_template_before_training_and_creates_its_folder(tmp_path):
+    with pytest.raises(ValueError, match="not a valid template"): dl2.ModelCheckpoint(str(tmp_path / 'm-{epoch.npz'))
+    m = model()
+    before = snapshot(m)
+    ck = dl2.ModelCheckpoint(str(tmp_path / 'm-{val_acc:.2f}.npz'))
+    with pytest.raises(ValueError, match=r"uses \['val_acc'\], which fit does not log"):
+        m.fit(X, Y, validation_split=0.2, callbacks=[ck], verbose=0)
+    assert_same(snapshot(m), before)
+    ck = dl2.ModelCheckpoint(str(tmp_path / 'new' / 'deeper' / 'm-{epoch}-{val_accuracy:.2f}.npz'))
+    m.fit(X, Y, epochs=2, validation_split=0.2, callbacks=[ck], verbose=0)
+    assert len(list((tmp_path / 'new' / 'deeper').glob('m-*.npz'))) == 2
+
+def test_checkpoint_best_only_in_max_mode_starts_from_minus_infinity(tmp_path, capsys):
+    m = model()
+    ck = dl2.ModelCheckpoint(str(tmp_path / 'best.npz'), monitor='val_accuracy', save_best_only=True, verbose=1)
+    m.fit(X, Y, epochs=1, validation_split=0.2, callbacks=[ck], verbose=0)
+    assert 'val_accuracy improved from -inf' in capsys.readouterr().out
+
+def test_on_batch_calls():
+    m = model()
+    before = m.test_on_batch(X[:32], Y[:32])
+    assert m.train_on_batch(X[:32], Y[:32]) == pytest.approx(before, rel=1e-5)
+    assert m.optimizer.iterations == 1
+    assert m.test_on_batch(X[:32], Y[:32], return_dict=True)['loss'] < before[0]
+    assert m.predict_on_batch(X[:3]).shape == (3, 10)
+    with pytest.raises(ValueError, match="labels must be integers"): m.train_on_batch(X[:32], Y[:32] + 10)
+    assert m.optimizer.iterations == 1
