@@ -336,17 +336,22 @@ def get_weights(self:Layer): return [w.copy() for w in self.weights]
 
 @patch
 def set_weights(self:Layer, weights):
-    "Copy `weights` (a list like `get_weights()`) into the layer's arrays, checking every shape."
+    "Copy `weights` (a list like `get_weights()`) into the layer's arrays, checking every one first."
     mine = self.weights
     if len(weights) != len(mine):
         raise ValueError(f"Layer {self.name!r}: set_weights expected {len(mine)} arrays, "
                          f"received {len(weights)}")
+    arrays = []
     for w, new in zip(mine, weights):
-        new = np.asarray(new)
+        try: new = np.asarray(new)
+        except (TypeError, ValueError): new = np.empty(0, object)  # a ragged list
+        if new.dtype.kind not in 'biuf':
+            raise ValueError(f"Layer {self.name!r}: set_weights expected numbers, received dtype {new.dtype}")
         if new.shape != w.shape:
             raise ValueError(f"Layer {self.name!r}: set_weights expected shape {w.shape}, "
                              f"received {new.shape}")
-    for w, new in zip(mine, weights): w[...] = new
+        arrays.append(new)
+    for w, new in zip(mine, arrays): w[...] = new  # only once every array has passed
 
 # %% ../nbs/00_core.ipynb #73d995b2
 @patch

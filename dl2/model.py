@@ -22,10 +22,11 @@ __all__ = ['METRICS', 'FORMAT', 'Input', 'Sequential', 'accuracy_fn', 'Callback'
 class Input:
     "Declares the per-sample input shape of a `Sequential` model (the batch axis is implied)."
     def __init__(self, shape):
-        if isinstance(shape, (int, np.integer)): shape = (shape,)
+        if isinstance(shape, numbers.Integral) and not isinstance(shape, bool): shape = (shape,)
+        ok = isinstance(shape, (tuple, list)) and len(shape) > 0 and all(
+            isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in shape)
+        if not ok: raise ValueError(f"Input: shape must be a positive int or a tuple of them, received {shape!r}")
         self.shape = tuple(int(s) for s in shape)
-        if not self.shape or any(s < 1 for s in self.shape):
-            raise ValueError(f"Input: shape must be positive ints, received {shape!r}")
     def __repr__(self): return f"Input(shape={self.shape})"
 
 # %% ../nbs/04_model.ipynb #ec1d0c81
