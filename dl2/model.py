@@ -25,7 +25,8 @@ class Input:
         if isinstance(shape, numbers.Integral) and not isinstance(shape, bool): shape = (shape,)
         ok = isinstance(shape, (tuple, list)) and len(shape) > 0 and all(
             isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in shape)
-        if not ok: raise ValueError(f"Input: shape must be a positive int or a tuple of them, received {shape!r}")
+        if not ok:
+            raise ValueError(f"Input: shape must be a positive int or a tuple of them, received {shape!r}")
         self.shape = tuple(int(s) for s in shape)
     def __repr__(self): return f"Input(shape={self.shape})"
 
