@@ -341,3 +341,41 @@ def test_on_batch_calls():
     assert m.predict_on_batch(X[:3]).shape == (3, 10)
     with pytest.raises(ValueError, match="labels must be integers"): m.train_on_batch(X[:32], Y[:32] + 10)
     assert m.optimizer.iterations == 1
+
+# Optimizer arguments, fuzzed: a constructor either returns an optimizer whose step keeps finite weights finite,
+# or raises ValueError/TypeError naming the argument.
+_num = st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=64), st.integers(-5, 5), st.booleans(),
+                 st.none(), st.text(max_size=2))
+_OPTS = {dl2.SGD: ('learning_rate', 'momentum', 'nesterov', 'weight_decay'),
+         dl2.RMSprop: ('learning_rate', 'rho', 'epsilon', 'weight_decay'),
+         dl2.Adagrad: ('learning_rate', 'initial_accumulator_value', 'epsilon', 'weight_decay'),
+         dl2.Adam: ('learning_rate', 'beta_1', 'beta_2', 'epsilon', 'weight_decay'),
+         dl2.AdamW: ('learning_rate', 'beta_1', 'beta_2', 'epsilon', 'weight_decay')}
+
+@settings(max_examples=150, deadline=None)
+@given(cls=st.sampled_from(sorted(_OPTS, key=lambda c: c.__name__)), data=st.data())
+def test_optimizer_arguments_fuzz(cls, data):
+    names = _OPTS[cls]
+    kw = data.draw(st.dictionaries(st.sampled_from(names + ('use_ema', 'ema_momentum')), _num, max_size=3))
+    try: opt = cls(**kw)
+    except (ValueError, TypeError) as e:
+        assert cls.__name__ in str(e) and any(k in str(e) for k in kw), str(e)
+        return
+    p = np.ones(4)
+    opt.bind([p])
+    for _ in range(3): opt.step([np.full(4, 0.5)])
+    assert np.isfinite(p).all(), (cls.__name__, kw, p)
+
+# compile, predict and evaluate arguments, fuzzed on a trained model: the model never changes when they raise.
+@settings(max_examples=80, deadline=None)
+@given(call=st.sampled_from(['compile', 'predict', 'evaluate']), a=_any, b=_any)
+def test_model_calls_fuzz(call, a, b):
+    m = model()
+    m.fit(X[:50], Y[:50], epochs=1, verbose=0)
+    before = snapshot(m)
+    try:
+        if call == 'compile': m.compile(optimizer=a if isinstance(a, str) else 'adam', loss=b, metrics=[])
+        elif call == 'predict': m.predict(X[:20], batch_size=a, verbose=b if b in (0, 1, 2) else 0)
+        else: m.evaluate(X[:20], Y[:20], batch_size=a, verbose=b)
+    except (ValueError, TypeError):
+        assert_same(snapshot(m), before)
