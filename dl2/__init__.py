@@ -7,7 +7,7 @@ __version__ = "0.1.0"
 from .core import (Layer, set_floatx, floatx, using_floatx, set_seed, get_rng, grad_check, check_layer,
                    rel_error, numerical_grad, get_activation, get_initializer, register_layer)
 from .dense import (Dense, Activation, ReLU, LeakyReLU, Softmax, Flatten, Reshape, dense_forward,
-                    dense_backward)
+                    dense_backward, relu_forward, relu_backward)
 from . import losses
 from .losses import (MeanSquaredError, MeanAbsoluteError, Huber, BinaryCrossentropy, CategoricalCrossentropy,
                      SparseCategoricalCrossentropy)
@@ -15,7 +15,7 @@ from . import optim
 from . import optim as optimizers  # Keras' spelling: dl2.optimizers.Adam, dl2.optimizers.schedules
 from .optim import (Optimizer, SGD, Momentum, RMSprop, Adagrad, Adam, AdamW,
                     LearningRateSchedule, ExponentialDecay, CosineDecay, PiecewiseConstantDecay)
-from .model import (Input, Sequential, load_model, History, Callback, EarlyStopping, ModelCheckpoint,
+from .model import (Input, Sequential, load_model, History, Callback, EarlyStopping, ModelCheckpoint, metrics,
                     TerminateOnNaN, LearningRateScheduler, lr_find, suggest_lr, plot_lr_find)
 from .conv import Conv2D, conv2d_forward, conv2d_backward
 from .conv_transpose import Conv2DTranspose, conv_transpose2d_forward, conv_transpose2d_backward

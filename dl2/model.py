@@ -8,15 +8,34 @@ Docs: https://dl2-book.github.io/dl2/model.html.md"""
 from __future__ import annotations
 import inspect, json, math, numbers, os, string, sys, time, warnings, tempfile, weakref
 from pathlib import Path
+from types import SimpleNamespace
 import numpy as np
 from fastcore.basics import patch
 from .core import Layer, LAYERS, register_layer, get_rng, shape_str, floatx, single_threaded_blas
 from . import losses as _losses, optim as _optim
 
 # %% auto #0
-__all__ = ['METRICS', 'FORMAT', 'Input', 'Sequential', 'accuracy_fn', 'Callback', 'CallbackList', 'History', 'ProgressBar',
-           'load_model', 'EarlyStopping', 'ModelCheckpoint', 'TerminateOnNaN', 'LearningRateScheduler', 'lr_find',
-           'suggest_lr', 'plot_lr_find']
+__all__ = ['metrics', 'METRICS', 'FORMAT', 'Input', 'Sequential', 'accuracy_fn', 'Metric', 'MeanAbsoluteError',
+           'MeanSquaredError', 'CategoricalAccuracy', 'SparseCategoricalAccuracy', 'BinaryAccuracy',
+           'TopKCategoricalAccuracy', 'SparseTopKCategoricalAccuracy', 'get_metric', 'Callback', 'CallbackList',
+           'History', 'ProgressBar', 'load_model', 'EarlyStopping', 'ModelCheckpoint', 'TerminateOnNaN',
+           'LearningRateScheduler', 'lr_find', 'suggest_lr', 'plot_lr_find']
+
+# %% ../nbs/04_model.ipynb #9e9eeefa
+def _int_arg(what, name, value, low=1, default=None):
+    "`value` as an int >= low (None: the default), else a TypeError or ValueError naming the argument."
+    if value is None and default is not None: return default
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{what}: {name} must be an integer >= {low}, received {value!r}")
+    if value < low: raise ValueError(f"{what}: {name} must be an integer >= {low}, received {value!r}")
+    return int(value)
+
+def _verbose_arg(what, verbose):
+    "Keras' verbose: 'auto' (1), 0, 1 or 2."
+    if verbose == 'auto': return 1
+    if isinstance(verbose, bool) or verbose not in (0, 1, 2):
+        raise ValueError(f"{what}: verbose must be 'auto', 0, 1 or 2, received {verbose!r}")
+    return int(verbose)
 
 # %% ../nbs/04_model.ipynb #02801080
 class Input:
@@ -185,7 +204,66 @@ def accuracy_fn(loss):
         return lambda y, p: (p > cut) == (y > 0.5)
     raise ValueError(f"metric 'accuracy' needs a cross-entropy loss, received {type(loss).__name__}")
 
-METRICS = ('accuracy', 'acc')
+def _per_sample(a): return a.reshape(len(a), -1).mean(axis=1)
+
+class Metric:
+    "A metric: `per_sample(y, p)` on the loss-checked targets and the predictions, averaged over samples."
+    name = 'metric'
+    def __init__(self, name=None): self.name = name or type(self).name
+    def per_sample(self, y, p): raise NotImplementedError
+    def get_config(self): return dict(name=self.name)
+    def __repr__(self): return f"{type(self).__name__}({self.get_config()})"
+
+class MeanAbsoluteError(Metric):
+    name = 'mean_absolute_error'
+    def per_sample(self, y, p): return _per_sample(np.abs(p - y))
+
+class MeanSquaredError(Metric):
+    name = 'mean_squared_error'
+    def per_sample(self, y, p): return _per_sample((p - y) ** 2)
+
+class CategoricalAccuracy(Metric):
+    "The arg-max of the prediction is the true class (one-hot, or integer labels under a sparse loss)."
+    name = 'categorical_accuracy'
+    def per_sample(self, y, p): return np.argmax(p, -1) == np.argmax(y, -1)
+
+class SparseCategoricalAccuracy(CategoricalAccuracy): name = 'sparse_categorical_accuracy'
+
+class BinaryAccuracy(Metric):
+    "The prediction is on the target's side of `threshold` (0.5, on probabilities, as Keras)."
+    name = 'binary_accuracy'
+    def __init__(self, name=None, threshold:float=0.5):
+        super().__init__(name)
+        self.threshold = float(threshold)
+    def per_sample(self, y, p): return _per_sample(((p > self.threshold) == (y > 0.5)).astype(np.float64))
+    def get_config(self): return dict(name=self.name, threshold=self.threshold)
+
+class TopKCategoricalAccuracy(Metric):
+    "The true class is among the `k` largest predictions."
+    name = 'top_k_categorical_accuracy'
+    def __init__(self, k:int=5, name=None):
+        super().__init__(name)
+        self.k = _int_arg(type(self).__name__, 'k', k)
+    def per_sample(self, y, p):
+        score = p[np.arange(len(p)), np.argmax(y, -1)]
+        return (p > score[:, None]).sum(-1) < self.k
+    def get_config(self): return dict(name=self.name, k=self.k)
+
+class SparseTopKCategoricalAccuracy(TopKCategoricalAccuracy): name = 'sparse_top_k_categorical_accuracy'
+
+_METRIC_CLASSES = (MeanAbsoluteError, MeanSquaredError, CategoricalAccuracy, SparseCategoricalAccuracy,
+                   BinaryAccuracy, TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy)
+metrics = SimpleNamespace(Metric=Metric, **{c.__name__: c for c in _METRIC_CLASSES})  # Keras' dl2.metrics.X
+METRICS = {'mae': MeanAbsoluteError, 'mse': MeanSquaredError, **{c.name: c for c in _METRIC_CLASSES}}
+
+def get_metric(metric, loss):
+    "(name in the logs, per-sample function) for a metric given by name (Keras' names) or as a `Metric`."
+    if metric in ('accuracy', 'acc'): return metric, accuracy_fn(loss)
+    if isinstance(metric, Metric): return metric.name, metric.per_sample
+    if isinstance(metric, str) and metric.lower() in METRICS:
+        return metric, METRICS[metric.lower()]().per_sample
+    raise ValueError(f"Unknown metric {metric!r}; expected a dl2.metrics object or one of "
+                     f"{['accuracy'] + sorted(METRICS)}")
 
 # %% ../nbs/04_model.ipynb #59a2c94c
 _DEFAULT_METRICS = ('accuracy',)
@@ -193,7 +271,7 @@ _DEFAULT_METRICS = ('accuracy',)
 @patch
 def compile(self:Sequential, optimizer='rmsprop', # An Optimizer or a name ('sgd', 'adam', ...)
             loss=None, # A Loss or a name ('mse', 'sparse_categorical_crossentropy', ...)
-            metrics=_DEFAULT_METRICS): # ['accuracy'] or []
+            metrics=_DEFAULT_METRICS): # names ('accuracy', 'mae', ...) or dl2.metrics objects
     "Choose the loss, the optimizer and the metrics for training; if an argument is wrong, nothing changes."
     if loss is None:
         raise ValueError(f"Sequential {self.name!r}: compile needs a loss, "
@@ -202,18 +280,19 @@ def compile(self:Sequential, optimizer='rmsprop', # An Optimizer or a name ('sgd
     if isinstance(metrics, str):
         raise TypeError(f"compile: metrics must be a list such as ['accuracy'], received {metrics!r}")
     default, metrics = metrics is _DEFAULT_METRICS, list(metrics or [])
-    for m in metrics:
-        if m not in METRICS: raise ValueError(f"Unknown metric {m!r}; expected one of {list(METRICS)}")
-    if default and isinstance(loss, _losses.MeanSquaredError): metrics = []
-    acc = accuracy_fn(loss) if metrics else None
+    if default and not isinstance(loss, (_losses.CategoricalCrossentropy, _losses.BinaryCrossentropy)):
+        metrics = []  # the default accuracy, quietly dropped for a regression loss
+    fns = [get_metric(m, loss) for m in metrics]
+    if len({k for k, _ in fns}) < len(fns):
+        raise ValueError(f"compile: metric names repeat: {[k for k, _ in fns]}")
     owner = getattr(optimizer, '_model', None)
     owner = owner() if owner is not None else None
     if owner is not None and owner is not self:
         raise ValueError(f"Sequential {self.name!r}: this {type(optimizer).__name__} already trains model "
                          f"{owner.name!r}; give each model an optimizer of its own")
     if self.optimizer is not None and self.optimizer is not optimizer: self.optimizer._model = None
-    self.loss, self.optimizer, self._acc = loss, optimizer, acc
-    self.metrics = ['accuracy'] if metrics else []
+    self.loss, self.optimizer, self._metric_fns = loss, optimizer, fns
+    self.metrics, self._metric_specs = [k for k, _ in fns], metrics
     optimizer._model = weakref.ref(self)
     act = getattr(self.layers[-1], 'activation', None) if self.layers else None
     if getattr(loss, 'from_logits', False) and getattr(act, 'name', None) == 'softmax':
@@ -233,14 +312,14 @@ def _bind(self:Sequential):
 # %% ../nbs/04_model.ipynb #edf73344
 @patch
 def train_step(self:Sequential, x, y):
-    "One step of gradient descent on a batch; returns (loss, fraction of correct predictions or None)."
+    "One step of gradient descent on a batch; returns the loss and a dict of the metrics' batch means."
     out = self(x, training=True)
     self._bind()  # the first step of a model built by this call; or a layer was frozen since
     yt, yp = self.loss._check(y, out)
     loss = float(self.loss.per_sample(yt, yp).mean())
     self.backward(self.loss.grad(yt, yp), need_dx=False)
     self.optimizer.step(self.grads)
-    return loss, (float(self._acc(yt, yp).mean()) if self._acc else None)
+    return loss, {k: float(np.mean(f(yt, yp))) for k, f in self._metric_fns}
 
 # %% ../nbs/04_model.ipynb #de1ac81f
 class Callback:
@@ -322,20 +401,6 @@ def _as_xy(model, x, y, what='fit'):
         y = np.ascontiguousarray(y, dtype=model.dtype)
     return x, y
 
-def _int_arg(what, name, value, low=1, default=None):
-    "`value` as an int >= low (None: the default), else a TypeError or ValueError naming the argument."
-    if value is None and default is not None: return default
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{what}: {name} must be an integer >= {low}, received {value!r}")
-    if value < low: raise ValueError(f"{what}: {name} must be an integer >= {low}, received {value!r}")
-    return int(value)
-
-def _verbose_arg(what, verbose):
-    "Keras' verbose: 'auto' (1), 0, 1 or 2."
-    if verbose == 'auto': return 1
-    if isinstance(verbose, bool) or verbose not in (0, 1, 2):
-        raise ValueError(f"{what}: verbose must be 'auto', 0, 1 or 2, received {verbose!r}")
-    return int(verbose)
 
 @patch
 def _check_data(self:Sequential, x, y, what):
@@ -388,23 +453,19 @@ def _batches(n, batch_size, shuffle, rng):
 # %% ../nbs/04_model.ipynb #2d04751f
 @patch
 def _train_epoch(self:Sequential, x, y, batch_size, shuffle, rng, cbs, progress):
-    "One pass over (x, y) in mini-batches; returns the logs: mean loss (and accuracy) over the samples."
-    tot_loss = tot_acc = 0.0
-    seen = 0
+    "One pass over (x, y) in mini-batches; returns the logs: the loss and metrics averaged over the samples."
+    totals, seen = dict.fromkeys(['loss'] + self.metrics, 0.0), 0
     for i, idx in enumerate(_batches(len(x), batch_size, shuffle, rng)):
         xb, yb = x[idx], y[idx]
         cbs.call('on_train_batch_begin', i)
-        loss, acc = self.train_step(xb, yb)
+        loss, values = self.train_step(xb, yb)
         n = len(xb)
         seen += n
-        tot_loss += loss * n
-        if acc is not None: tot_acc += acc * n
+        for k, v in {'loss': loss, **values}.items(): totals[k] += v * n
         progress.batch(i, loss)
-        cbs.call('on_train_batch_end', i, {'loss': loss})
+        cbs.call('on_train_batch_end', i, {'loss': loss, **values})
         if self.stop_training: break
-    logs = {'loss': tot_loss / max(seen, 1)}
-    if self.metrics: logs['accuracy'] = tot_acc / max(seen, 1)
-    return logs
+    return {k: v / max(seen, 1) for k, v in totals.items()}
 
 # %% ../nbs/04_model.ipynb #47f1820e
 def _interactive():
@@ -498,20 +559,19 @@ def predict(self:Sequential, x, batch_size:int=256, verbose:int|str=0, callbacks
 # %% ../nbs/04_model.ipynb #d49d0d61
 @patch
 def _evaluate(self:Sequential, x, y, batch_size=256, cbs=None):
-    "Mean loss (and accuracy) over (x, y) in inference mode, with the callbacks' test hooks."
+    "Mean loss and metrics over (x, y) in inference mode, with the callbacks' test hooks."
     cbs = cbs or CallbackList([], self)
     cbs.call('on_test_begin')
-    tot_loss = tot_acc = 0.0
+    totals = dict.fromkeys(['loss'] + self.metrics, 0.0)
     for i, s in enumerate(range(0, len(x), batch_size)):
         cbs.call('on_test_batch_begin', i)
         xb, yb = x[s:s + batch_size], y[s:s + batch_size]
         yt, yp = self.loss._check(yb, self(xb, training=False))
         losses = self.loss.per_sample(yt, yp)
-        tot_loss += float(losses.sum())
-        if self._acc: tot_acc += float(self._acc(yt, yp).sum())
+        totals['loss'] += float(losses.sum())
+        for k, f in self._metric_fns: totals[k] += float(np.sum(f(yt, yp)))
         cbs.call('on_test_batch_end', i, {'loss': float(losses.mean())})
-    logs = {'loss': tot_loss / len(x)}
-    if self.metrics: logs['accuracy'] = tot_acc / len(x)
+    logs = {k: v / len(x) for k, v in totals.items()}
     cbs.call('on_test_end', logs)
     return logs
 
@@ -539,9 +599,9 @@ def evaluate(self:Sequential, x, y, batch_size:int=256, verbose:int|str='auto', 
 def train_on_batch(self:Sequential, x, y, return_dict:bool=False):
     "One training step on (x, y) as one batch; its loss (and accuracy) before the update."
     x, y, _ = self._fit_data(x, y, None, None, 0.0)
-    with single_threaded_blas(): loss, acc = self.train_step(x, y)
-    logs = {'loss': loss} if acc is None else {'loss': loss, 'accuracy': acc}
-    return logs if return_dict else (loss if acc is None else [loss, acc])
+    with single_threaded_blas(): loss, values = self.train_step(x, y)
+    logs = {'loss': loss, **values}
+    return logs if return_dict else (loss if len(logs) == 1 else list(logs.values()))
 
 @patch
 def test_on_batch(self:Sequential, x, y, return_dict:bool=False):
@@ -618,7 +678,9 @@ def save(self:Sequential, path):
     meta = dict(format=FORMAT, version=1, dtype=self.dtype.name,
                 model=dict(class_name='Sequential', config=self.get_config()),
                 loss=_losses.serialize(self.loss) if self.loss else None,
-                optimizer=_optim.serialize(opt) if opt else None, metrics=self.metrics)
+                optimizer=_optim.serialize(opt) if opt else None,
+                metrics=[m if isinstance(m, str) else dict(class_name=type(m).__name__, config=m.get_config())
+                         for m in getattr(self, '_metric_specs', [])])
     try: meta_json = json.dumps(meta)
     except TypeError as e:
         raise ValueError(f"Sequential {self.name!r}: a layer's configuration cannot be saved ({e})") from e
@@ -657,7 +719,9 @@ def load_model(path, compile:bool=True):
         model.set_weights(weights)
         if compile and meta.get('loss'):
             opt = _optim.deserialize(meta['optimizer']) if meta.get('optimizer') else 'rmsprop'
-            model.compile(opt, _losses.deserialize(meta['loss']), metrics=meta.get('metrics', []))
+            specs = [getattr(metrics, m['class_name'])(**m['config']) if isinstance(m, dict) else m
+                     for m in meta.get('metrics', [])]
+            model.compile(opt, _losses.deserialize(meta['loss']), metrics=specs)
             if opt_state: model.optimizer.load_variables(opt_state)
     except (KeyError, TypeError, AttributeError, ValueError) as e:
         why = f"{type(e).__name__}: {e}"
@@ -757,7 +821,7 @@ class ModelCheckpoint(Callback):
 
     def on_train_begin(self, logs=None):
         "Check the template's fields against the logs fit will write, before the first epoch."
-        keys = ['epoch', 'loss'] + (['accuracy'] if getattr(self.model, 'metrics', None) else [])
+        keys = ['epoch', 'loss'] + list(getattr(self.model, 'metrics', []))
         keys += ['val_' + k for k in keys[1:]] if self.params.get('do_validation') else []
         unknown = sorted(self.fields - set(keys) - {'learning_rate'})
         if unknown: raise ValueError(f"ModelCheckpoint: filepath {self.filepath!r} uses {unknown}, "

@@ -18,7 +18,9 @@ MODULE_ONLY = {
     'losses': {'Loss', 'logsumexp', 'get', 'serialize', 'deserialize'},
     'optim': {'sgd_update', 'rmsprop_update', 'adagrad_update', 'adam_update', 'get', 'serialize', 'deserialize',
               'schedules'},   # Keras' namespace: dl2.optimizers.schedules.CosineDecay
-    'model': {'accuracy_fn', 'ProgressBar', 'CallbackList'},
+    'model': {'accuracy_fn', 'ProgressBar', 'CallbackList', 'Metric', 'MeanAbsoluteError', 'MeanSquaredError',
+              'CategoricalAccuracy', 'SparseCategoricalAccuracy', 'BinaryAccuracy', 'TopKCategoricalAccuracy',
+              'SparseTopKCategoricalAccuracy', 'get_metric'},   # the metric classes: dl2.metrics.X, as Keras
     'conv': {'to_pair', 'conv_output_shape', 'pad_input', 'use_direct', 'conv_algorithm', 'conv2d_backward_input'},
     'conv_transpose': {'conv_transpose_output_shape'},
     'sampling': {'pool_params'},

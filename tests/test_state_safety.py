@@ -63,7 +63,8 @@ BAD_CALLS = {
     'fit: callbacks of the wrong type': lambda m: m.fit(X, Y, callbacks=[print]),
     'fit: shuffle "yes"': lambda m: m.fit(X, Y, shuffle='yes'),
     'fit: x and y of different lengths': lambda m: m.fit(X, Y[:-1]),
-    'compile: unknown metric': lambda m: m.compile('sgd', 'mse', metrics=['mae']),
+    'compile: unknown metric': lambda m: m.compile('sgd', 'mse', metrics=['f1']),
+    'compile: metric names repeat': lambda m: m.compile('sgd', 'mse', metrics=['mae', 'mae']),
     'compile: metrics as a string': lambda m: m.compile('sgd', 'mse', metrics='accuracy'),
     'compile: accuracy with mse': lambda m: m.compile('sgd', 'mse', metrics=['accuracy']),
     'compile: unknown loss': lambda m: m.compile('sgd', 'hinge'),
@@ -379,3 +380,28 @@ def test_model_calls_fuzz(call, a, b):
         else: m.evaluate(X[:20], Y[:20], batch_size=a, verbose=b)
     except (ValueError, TypeError):
         assert_same(snapshot(m), before)
+
+def test_metrics_by_keras_names_and_objects(tmp_path):
+    m = model()
+    m.compile(dl2.Adam(0.01), dl2.SparseCategoricalCrossentropy(from_logits=True),
+              metrics=['accuracy', 'sparse_top_k_categorical_accuracy', dl2.metrics.TopKCategoricalAccuracy(k=2, name='top2')])
+    h = m.fit(X, Y, epochs=2, validation_split=0.2, verbose=0)
+    assert set(h.history) == {'loss', 'accuracy', 'sparse_top_k_categorical_accuracy', 'top2',
+                              'val_loss', 'val_accuracy', 'val_sparse_top_k_categorical_accuracy', 'val_top2'}
+    acc, top2, top5 = (h.history[k][-1] for k in ('val_accuracy', 'val_top2', 'val_sparse_top_k_categorical_accuracy'))
+    assert acc <= top2 <= top5 <= 1
+    p = m.predict(X[-40:])
+    ranks = (p > p[np.arange(40), Y[-40:]][:, None]).sum(1)
+    assert m.evaluate(X[-40:], Y[-40:], verbose=0, return_dict=True)['top2'] == pytest.approx(np.mean(ranks < 2))
+    m.save(tmp_path / 'm.npz')
+    again = dl2.load_model(tmp_path / 'm.npz')
+    assert again.metrics == m.metrics and again.evaluate(X, Y, verbose=0) == m.evaluate(X, Y, verbose=0)
+
+def test_regression_metrics():
+    dl2.set_seed(0)
+    m = dl2.Sequential([dl2.Input((64,)), dl2.Dense(1)])
+    m.compile('sgd', 'MSE', metrics=['mae', 'mse'])
+    logs = m.evaluate(X, Y.astype(float), verbose=0, return_dict=True)
+    p = m.predict(X)[:, 0]
+    assert logs['mae'] == pytest.approx(np.abs(p - Y).mean(), rel=1e-5)
+    assert logs['mse'] == pytest.approx(logs['loss'], rel=1e-6)
