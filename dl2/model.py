@@ -311,15 +311,22 @@ def _bind(self:Sequential):
 
 # %% ../nbs/04_model.ipynb #edf73344
 @patch
-def train_step(self:Sequential, x, y):
+def train_step(self:Sequential, x, y, sample_weight=None):
     "One step of gradient descent on a batch; returns the loss and a dict of the metrics' batch means."
     out = self(x, training=True)
     self._bind()  # the first step of a model built by this call; or a layer was frozen since
     yt, yp = self.loss._check(y, out)
-    loss = float(self.loss.per_sample(yt, yp).mean())
-    self.backward(self.loss.grad(yt, yp), need_dx=False)
+    losses, dout = self.loss.per_sample(yt, yp), self.loss.grad(yt, yp)
+    if sample_weight is None:
+        loss, mean = float(losses.mean()), np.mean
+    else:  # Keras' reduction: sum(w * loss) / batch size; the metrics are weighted means
+        w = np.asarray(sample_weight, dtype=yp.dtype)
+        loss = float((w * losses).mean())
+        dout = dout * w.reshape((-1,) + (1,) * (dout.ndim - 1))
+        mean = lambda m: np.sum(w * m) / w.sum() if w.sum() > 0 else 0.0
+    self.backward(dout, need_dx=False)
     self.optimizer.step(self.grads)
-    return loss, {k: float(np.mean(f(yt, yp))) for k, f in self._metric_fns}
+    return loss, {k: float(mean(f(yt, yp))) for k, f in self._metric_fns}
 
 # %% ../nbs/04_model.ipynb #de1ac81f
 class Callback:
@@ -401,7 +408,6 @@ def _as_xy(model, x, y, what='fit'):
         y = np.ascontiguousarray(y, dtype=model.dtype)
     return x, y
 
-
 @patch
 def _check_data(self:Sequential, x, y, what):
     "Check x against the built model's input and every target against its output (before any step)."
@@ -414,8 +420,36 @@ def _check_data(self:Sequential, x, y, what):
     try: self.loss._check(y, np.broadcast_to(np.zeros((), self.dtype), (len(y),) + tuple(out[1:])))
     except (TypeError, ValueError) as e: raise ValueError(f"{what}: {e}") from None
 
+def _sample_weights(what, w, n):
+    "None, or the per-sample weights as n finite non-negative floats."
+    if w is None: return None
+    try: w = np.asarray(w, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what}: sample_weight must be numbers, received {type(w).__name__}") from None
+    if w.ndim == 2 and w.shape[1] == 1: w = w[:, 0]
+    if w.shape != (n,): raise ValueError(f"{what}: sample_weight must have shape ({n},), received {w.shape}")
+    if not (np.isfinite(w).all() and (w >= 0).all()):
+        raise ValueError(f"{what}: sample_weight must be finite and non-negative")
+    return w
+
+def _class_weights(what, class_weight, y):
+    "Keras' class_weight: each sample weighted by its class's weight (1 for a class not in the dict)."
+    if not isinstance(class_weight, dict):
+        raise TypeError(f"{what}: class_weight must be a dict {{class: weight}}, "
+                        f"received {type(class_weight).__name__}")
+    for c, v in class_weight.items():
+        if isinstance(c, bool) or not isinstance(c, numbers.Integral) or c < 0:
+            raise ValueError(f"{what}: class_weight keys must be class indices >= 0, received {c!r}")
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (0 <= v < math.inf):
+            raise ValueError(f"{what}: class_weight[{c}] must be a finite number >= 0, received {v!r}")
+    labels = np.argmax(y, -1) if y.ndim > 1 and y.shape[-1] > 1 else np.asarray(y).reshape(len(y))
+    labels, w = np.round(labels).astype(np.int64), np.ones(len(y))
+    for c, v in class_weight.items(): w[labels == c] = v
+    return w
+
 @patch
-def _fit_data(self:Sequential, x, y, batch_size, validation_data, validation_split):
+def _fit_data(self:Sequential, x, y, validation_data, validation_split, sample_weight=None,
+              class_weight=None):
     "Check fit's data, cast it once, split off the validation set; build the model if needed."
     if self.loss is None:
         raise ValueError(f"Sequential {self.name!r}: call compile(optimizer, loss) before fit")
@@ -423,26 +457,34 @@ def _fit_data(self:Sequential, x, y, batch_size, validation_data, validation_spl
     if not (ok and 0 <= validation_split < 1):
         raise ValueError(f"fit: validation_split must be in [0, 1), received {validation_split!r}")
     x, y = _as_xy(self, x, y)
+    w = _sample_weights('fit', sample_weight, len(x))
+    if class_weight is not None:
+        if w is not None: raise ValueError("fit: give sample_weight or class_weight, not both")
+        w = _class_weights('fit', class_weight, y)
     if validation_split and validation_data is None:
         k = len(x) - int(round(len(x) * validation_split))
         if not 0 < k < len(x):
             raise ValueError(f"fit: validation_split={validation_split} leaves {k} of {len(x)} samples for "
                              "training and the rest for validation; each part needs at least one")
-        x, y, validation_data = x[:k], y[:k], (x[k:], y[k:])
-    if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise ValueError("fit: validation_data must be a pair (x_val, y_val)")
-        validation_data = _as_xy(self, *validation_data, what='fit(validation_data)')
+        cut = lambda a: (a[:k], a[k:]) if a is not None else (None, None)
+        (x, xv), (y, yv), (w, wv) = cut(x), cut(y), cut(w)
+        validation_data = (xv, yv, wv)
+    elif validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError("fit: validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight)")
+        xv, yv = _as_xy(self, *validation_data[:2], what='fit(validation_data)')
+        wv = _sample_weights('fit(validation_data)', (list(validation_data) + [None])[2], len(xv))
+        validation_data = (xv, yv, wv)
     built = self.built
     try:
         if not built: self.build(x.shape)
         self._check_data(x, y, 'fit')
-        if validation_data is not None: self._check_data(*validation_data, 'fit(validation_data)')
+        if validation_data is not None: self._check_data(*validation_data[:2], 'fit(validation_data)')
     except Exception:
         if not built:
             for l in [self, *_walk(self.layers)]: _unbuild(l)
         raise
-    return x, y, validation_data
+    return x, y, w, validation_data
 
 # %% ../nbs/04_model.ipynb #ff3a97c2
 def _batches(n, batch_size, shuffle, rng):
@@ -452,20 +494,23 @@ def _batches(n, batch_size, shuffle, rng):
 
 # %% ../nbs/04_model.ipynb #2d04751f
 @patch
-def _train_epoch(self:Sequential, x, y, batch_size, shuffle, rng, cbs, progress):
+def _train_epoch(self:Sequential, x, y, w, batch_size, shuffle, rng, cbs, progress):
     "One pass over (x, y) in mini-batches; returns the logs: the loss and metrics averaged over the samples."
-    totals, seen = dict.fromkeys(['loss'] + self.metrics, 0.0), 0
+    totals, sizes = dict.fromkeys(['loss'] + self.metrics, 0.0), dict.fromkeys(['loss'] + self.metrics, 0.0)
     for i, idx in enumerate(_batches(len(x), batch_size, shuffle, rng)):
-        xb, yb = x[idx], y[idx]
+        xb, yb, wb = x[idx], y[idx], (w[idx] if w is not None else None)
         cbs.call('on_train_batch_begin', i)
-        loss, values = self.train_step(xb, yb)
+        loss, values = self.train_step(xb, yb, wb)
         n = len(xb)
-        seen += n
-        for k, v in {'loss': loss, **values}.items(): totals[k] += v * n
+        weight = n if wb is None else float(wb.sum())  # metrics: weighted means; the loss: per sample
+        for k, v in {'loss': loss, **values}.items():
+            size = n if k == 'loss' else weight
+            totals[k] += v * size
+            sizes[k] += size
         progress.batch(i, loss)
         cbs.call('on_train_batch_end', i, {'loss': loss, **values})
         if self.stop_training: break
-    return {k: v / max(seen, 1) for k, v in totals.items()}
+    return {k: v / sizes[k] if sizes[k] else 0.0 for k, v in totals.items()}
 
 # %% ../nbs/04_model.ipynb #47f1820e
 def _interactive():
@@ -502,7 +547,7 @@ class ProgressBar:
 @patch
 def fit(self:Sequential, x, y, batch_size:int=32, epochs:int=1, validation_data=None,
         validation_split:float=0.0, shuffle:bool=True, callbacks=None, verbose:int|str='auto',
-        initial_epoch:int=0):
+        initial_epoch:int=0, sample_weight=None, class_weight:dict|None=None):
     "Train for `epochs` passes over (x, y) in shuffled mini-batches; returns a `History`."
     batch_size = _int_arg('fit', 'batch_size', batch_size, default=32)
     epochs = _int_arg('fit', 'epochs', epochs, 0)
@@ -513,7 +558,7 @@ def fit(self:Sequential, x, y, batch_size:int=32, epochs:int=1, validation_data=
     cbs, history = CallbackList(callbacks, self), History()  # the callbacks are checked before anything runs
     history.set_model(self)
     cbs.cbs.append(history)  # last, as in Keras: it records the logs as the other callbacks left them
-    x, y, val = self._fit_data(x, y, batch_size, validation_data, validation_split)
+    x, y, w, val = self._fit_data(x, y, validation_data, validation_split, sample_weight, class_weight)
     steps = math.ceil(len(x) / batch_size)
     cbs.set_params(dict(verbose=verbose, epochs=epochs, steps=steps, do_validation=val is not None))
     self._bind()
@@ -524,7 +569,7 @@ def fit(self:Sequential, x, y, batch_size:int=32, epochs:int=1, validation_data=
         for epoch in range(initial_epoch, epochs):
             cbs.call('on_epoch_begin', epoch)
             progress.start(epoch)
-            logs = self._train_epoch(x, y, batch_size, shuffle, rng, cbs, progress)
+            logs = self._train_epoch(x, y, w, batch_size, shuffle, rng, cbs, progress)
             if val is not None:
                 vlogs = self._evaluate(*val, batch_size=max(batch_size, 256), cbs=cbs)
                 logs.update({'val_' + k: v for k, v in vlogs.items()})
@@ -558,27 +603,29 @@ def predict(self:Sequential, x, batch_size:int=256, verbose:int|str=0, callbacks
 
 # %% ../nbs/04_model.ipynb #d49d0d61
 @patch
-def _evaluate(self:Sequential, x, y, batch_size=256, cbs=None):
-    "Mean loss and metrics over (x, y) in inference mode, with the callbacks' test hooks."
+def _evaluate(self:Sequential, x, y, w=None, batch_size=256, cbs=None):
+    "Mean loss and metrics over (x, y) in inference mode (samples weighted by w), with the test hooks."
     cbs = cbs or CallbackList([], self)
     cbs.call('on_test_begin')
     totals = dict.fromkeys(['loss'] + self.metrics, 0.0)
     for i, s in enumerate(range(0, len(x), batch_size)):
         cbs.call('on_test_batch_begin', i)
         xb, yb = x[s:s + batch_size], y[s:s + batch_size]
+        wb = 1.0 if w is None else w[s:s + batch_size]
         yt, yp = self.loss._check(yb, self(xb, training=False))
         losses = self.loss.per_sample(yt, yp)
-        totals['loss'] += float(losses.sum())
-        for k, f in self._metric_fns: totals[k] += float(np.sum(f(yt, yp)))
-        cbs.call('on_test_batch_end', i, {'loss': float(losses.mean())})
-    logs = {k: v / len(x) for k, v in totals.items()}
+        totals['loss'] += float(np.sum(wb * losses))
+        for k, f in self._metric_fns: totals[k] += float(np.sum(wb * f(yt, yp)))
+        cbs.call('on_test_batch_end', i, {'loss': float(np.sum(wb * losses)) / len(xb)})
+    weight = len(x) if w is None else float(w.sum())
+    logs = {k: v / len(x) if k == 'loss' else (v / weight if weight else 0.0) for k, v in totals.items()}
     cbs.call('on_test_end', logs)
     return logs
 
 # %% ../nbs/04_model.ipynb #8174c556
 @patch
-def evaluate(self:Sequential, x, y, batch_size:int=256, verbose:int|str='auto', return_dict:bool=False,
-             callbacks=None):
+def evaluate(self:Sequential, x, y, batch_size:int=256, verbose:int|str='auto', sample_weight=None,
+             return_dict:bool=False, callbacks=None):
     "Loss (and accuracy) on (x, y) in inference mode; a dict of them with `return_dict=True`."
     batch_size = _int_arg('evaluate', 'batch_size', batch_size, default=256)
     verbose = _verbose_arg('evaluate', verbose)
@@ -589,24 +636,27 @@ def evaluate(self:Sequential, x, y, batch_size:int=256, verbose:int|str='auto', 
         raise ValueError(f"Sequential {self.name!r} is not built: train it or give it an Input")
     x, y = _as_xy(self, x, y, 'evaluate')
     self._check_data(x, y, 'evaluate')
-    with single_threaded_blas(): logs = self._evaluate(x, y, batch_size=batch_size, cbs=cbs)
+    w = _sample_weights('evaluate', sample_weight, len(x))
+    with single_threaded_blas(): logs = self._evaluate(x, y, w, batch_size=batch_size, cbs=cbs)
     if verbose: print(_fmt_logs(logs))
     if return_dict: return logs
     return logs['loss'] if len(logs) == 1 else list(logs.values())
 
 # %% ../nbs/04_model.ipynb #dfd755cc
 @patch
-def train_on_batch(self:Sequential, x, y, return_dict:bool=False):
-    "One training step on (x, y) as one batch; its loss (and accuracy) before the update."
-    x, y, _ = self._fit_data(x, y, None, None, 0.0)
-    with single_threaded_blas(): loss, values = self.train_step(x, y)
+def train_on_batch(self:Sequential, x, y, sample_weight=None, class_weight:dict|None=None,
+                   return_dict:bool=False):
+    "One training step on (x, y) as one batch; its loss (and metrics) before the update."
+    x, y, w, _ = self._fit_data(x, y, None, 0.0, sample_weight, class_weight)
+    with single_threaded_blas(): loss, values = self.train_step(x, y, w)
     logs = {'loss': loss, **values}
     return logs if return_dict else (loss if len(logs) == 1 else list(logs.values()))
 
 @patch
-def test_on_batch(self:Sequential, x, y, return_dict:bool=False):
-    "Loss (and accuracy) of (x, y) as one batch, in inference mode."
-    return self.evaluate(x, y, batch_size=max(len(x), 1), verbose=0, return_dict=return_dict)
+def test_on_batch(self:Sequential, x, y, sample_weight=None, return_dict:bool=False):
+    "Loss (and metrics) of (x, y) as one batch, in inference mode."
+    return self.evaluate(x, y, batch_size=max(len(x), 1), verbose=0, sample_weight=sample_weight,
+                         return_dict=return_dict)
 
 @patch
 def predict_on_batch(self:Sequential, x):

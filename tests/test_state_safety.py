@@ -405,3 +405,42 @@ def test_regression_metrics():
     p = m.predict(X)[:, 0]
     assert logs['mae'] == pytest.approx(np.abs(p - Y).mean(), rel=1e-5)
     assert logs['mse'] == pytest.approx(logs['loss'], rel=1e-6)
+
+def test_sample_weight_as_keras_reduction():
+    "sum(w * loss) / batch size, gradients scaled by w; weight 2 on every sample is a learning rate twice as large."
+    with dl2.using_floatx('float64'):
+        a, b = model(), model()
+        a.compile(dl2.SGD(0.1), dl2.SparseCategoricalCrossentropy(from_logits=True))
+        b.compile(dl2.SGD(0.2), dl2.SparseCategoricalCrossentropy(from_logits=True))
+        ha = a.fit(X, Y, batch_size=50, epochs=2, shuffle=False, sample_weight=np.full(len(X), 2.0), verbose=0)
+        hb = b.fit(X, Y, batch_size=50, epochs=2, shuffle=False, verbose=0)
+    for u, v in zip(a.get_weights(), b.get_weights()): np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-14)
+    assert ha.history['accuracy'] == pytest.approx(hb.history['accuracy'])   # weighted means of equal weights
+    w = np.r_[np.zeros(100), np.ones(100)]
+    m = model()
+    logs = m.evaluate(X, Y, sample_weight=w, verbose=0, return_dict=True)
+    half = m.evaluate(X[100:], Y[100:], verbose=0, return_dict=True)
+    assert logs['loss'] == pytest.approx(half['loss'] / 2) and logs['accuracy'] == pytest.approx(half['accuracy'])
+
+def test_class_weight_equals_the_sample_weights_it_stands_for():
+    a, b = model(), model()
+    a.fit(X, Y, epochs=2, shuffle=False, class_weight={3: 4.0, 7: 0.5}, verbose=0)
+    b.fit(X, Y, epochs=2, shuffle=False, sample_weight=np.select([Y == 3, Y == 7], [4.0, 0.5], 1.0), verbose=0)
+    assert all(np.array_equal(u, v) for u, v in zip(a.get_weights(), b.get_weights()))
+
+@pytest.mark.parametrize('kw, match', [
+    (dict(sample_weight=np.ones(3)), r'sample_weight must have shape \(200,\)'),
+    (dict(sample_weight=-np.ones(200)), 'finite and non-negative'),
+    (dict(sample_weight=np.full(200, np.nan)), 'finite and non-negative'),
+    (dict(sample_weight=['a'] * 200), 'sample_weight must be numbers'),
+    (dict(class_weight=[1.0, 2.0]), 'class_weight must be a dict'),
+    (dict(class_weight={'3': 2.0}), 'keys must be class indices'),
+    (dict(class_weight={3: -1.0}), r'class_weight\[3\] must be a finite number'),
+    (dict(class_weight={3: 2.0}, sample_weight=np.ones(200)), 'not both'),
+    (dict(validation_data=(X[:5], Y[:5], np.ones(4))), r'sample_weight must have shape \(5,\)'),
+])
+def test_bad_weights_change_nothing(kw, match):
+    m = model()
+    before = snapshot(m)
+    with pytest.raises((ValueError, TypeError), match=match): m.fit(X, Y, verbose=0, **kw)
+    assert_unchanged_and_usable(m, before)
