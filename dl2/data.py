@@ -6,22 +6,24 @@ Docs: https://dl2-book.github.io/dl2/data.html.md"""
 
 # %% ../nbs/09_data.ipynb #2103c83d
 from __future__ import annotations
-import gzip, hashlib, os, pickle, shutil, struct, tarfile, tempfile, urllib.request
+import contextlib, gzip, hashlib, math, os, pickle, shutil, struct, tarfile, tempfile, urllib.request
 from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['MNIST_FILES', 'MNIST_URLS', 'CIFAR_ARCHIVE', 'CIFAR_MD5', 'CIFAR_URLS', 'CIFAR_DIR', 'CIFAR_CLASSES',
+__all__ = ['MNIST_FILES', 'MNIST_URLS', 'CIFAR_ARCHIVE', 'CIFAR_MD5', 'CIFAR_SIZE', 'CIFAR_URLS', 'CIFAR_DIR', 'CIFAR_CLASSES',
            'resolve_data_dir', 'cache_dir', 'DatasetError', 'read_idx', 'write_idx', 'download', 'load_mnist',
            'read_cifar_batch', 'load_cifar10', 'write_tiny_mnist', 'write_tiny_cifar10', 'to_categorical', 'batches']
 
 # %% ../nbs/09_data.ipynb #29c5e18f
+# md5 sums of the canonical files, checked on download (files on disk: their gzip CRC, as they are read)
 MNIST_FILES = {'train-images-idx3-ubyte.gz': 'f68b3c2dcbeaaa9fbdd348bbdeb94873',
                'train-labels-idx1-ubyte.gz': 'd53e105ee54ea40749a09fcbcd1e9432',
                't10k-images-idx3-ubyte.gz': '9fb629c4189551a2d022fa330f9573f3',
                't10k-labels-idx1-ubyte.gz': 'ec29112dd5afa0611ce80d1b7f02629c'}
 MNIST_URLS = ['https://ossci-datasets.s3.amazonaws.com/mnist/', 'http://yann.lecun.com/exdb/mnist/']
 CIFAR_ARCHIVE, CIFAR_MD5 = 'cifar-10-python.tar.gz', 'c58f30108f718f92721af3b95e74349a'
+CIFAR_SIZE = 170498071  # bytes of the canonical archive: a file of this size must have CIFAR_MD5
 CIFAR_URLS = ['https://www.cs.toronto.edu/~kriz/']
 CIFAR_DIR = 'cifar-10-batches-py'
 CIFAR_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']
@@ -36,32 +38,43 @@ def cache_dir() -> Path:
 
 # %% ../nbs/09_data.ipynb #35a5f3b0
 class DatasetError(ValueError):
-    "A dataset file is missing, truncated or malformed."
+    "A dataset file is missing, truncated or malformed; the message names the file."
+
+# %% ../nbs/09_data.ipynb #5e1a7c2b
+@contextlib.contextmanager
+def _reading(path, what:str):
+    "Inside the block, whatever a library raises about `path` becomes a DatasetError naming it."
+    try: yield
+    except DatasetError: raise
+    except FileNotFoundError as e: raise DatasetError(f"{path}: no such file") from e
+    except IsADirectoryError as e: raise DatasetError(f"{path}: is a directory, not {what}") from e
+    except PermissionError as e: raise DatasetError(f"{path}: cannot be read (permission denied)") from e
+    except Exception as e:
+        raise DatasetError(f"{path}: cannot be read as {what} ({type(e).__name__}: {e}); the file is "
+                           "truncated or corrupt: delete it to download it again") from e
 
 # %% ../nbs/09_data.ipynb #f662c226
 def read_idx(path, # a gzipped IDX file
              expect_ndim:int, # the number of dimensions it must have: 1 for labels, 3 for images
              expect_shape=None): # the dimensions it must have, when known
-    "Read a gzipped IDX file into a uint8 array, checking magic number, dimensions and length."
+    "Read a gzipped IDX file into a uint8 array, checking the gzip CRC, magic number, dimensions and length."
     path = Path(path)
-    try:
-        with gzip.open(path, 'rb') as f: raw = f.read()
-    except (OSError, EOFError) as e:
-        msg = f"{path}: cannot be read as a gzip file ({e}); delete it to download it again"
-        raise DatasetError(msg) from None
-    if len(raw) < 4 or raw[:3] != b'\x00\x00\x08' or raw[3] != expect_ndim:
+    with _reading(path, 'a gzip file'):
+        with gzip.open(path, 'rb') as f: raw = f.read()  # to the end of the stream, where gzip checks the CRC
+    n = 4 + 4 * expect_ndim
+    if len(raw) >= 4 and (raw[:3] != b'\x00\x00\x08' or raw[3] != expect_ndim):
         raise DatasetError(f"{path}: bad IDX magic number {raw[:4].hex()} "
                            f"(expected 000008{expect_ndim:02x}: uint8 data with {expect_ndim} dimensions)")
-    if len(raw) < 4 + 4 * expect_ndim:
-        raise DatasetError(f"{path}: {len(raw)} bytes, shorter than its header (truncated or corrupt file)")
-    dims = struct.unpack('>' + 'I' * expect_ndim, raw[4:4 + 4 * expect_ndim])
+    if len(raw) < n:
+        raise DatasetError(f"{path}: {len(raw)} bytes, shorter than its {n}-byte header "
+                           "(truncated or corrupt file)")
+    dims = struct.unpack('>' + 'I' * expect_ndim, raw[4:n])
     if expect_shape is not None and tuple(dims) != tuple(expect_shape):
         raise DatasetError(f"{path}: dimensions {dims}, expected {tuple(expect_shape)}")
-    data = np.frombuffer(raw, np.uint8, offset=4 + 4 * expect_ndim)
-    if data.size != int(np.prod(dims)):
-        raise DatasetError(f"{path}: holds {data.size} bytes of data, its header promises "
-                           f"{int(np.prod(dims))} (truncated or corrupt file)")
-    return data.reshape(dims).copy()
+    if len(raw) - n != math.prod(dims):
+        raise DatasetError(f"{path}: holds {len(raw) - n} bytes of data, its header promises "
+                           f"{math.prod(dims)} (truncated or corrupt file)")
+    return np.frombuffer(raw, np.uint8, offset=n).reshape(dims).copy()
 
 def write_idx(path, # the file to write (gzipped)
               arr): # the array, stored as uint8
@@ -120,7 +133,7 @@ def _may_download(flag): return (os.environ.get('DL2_OFFLINE', '') in ('', '0'))
 # %% ../nbs/09_data.ipynb #1776f712
 def load_mnist(data_dir=None, # folder holding mnist/ (default: $DL2_DATA, else ~/.cache/dl2)
                download_missing:bool=None): # download missing files (None: unless $DL2_OFFLINE is set)
-    "MNIST as ((x_train, y_train), (x_test, y_test)): uint8 images (N, 28, 28) and uint8 labels (N,)."
+    "MNIST as ((x_train, y_train), (x_test, y_test)): uint8 images (N, 28, 28), labels (N,); CRCs checked."
     folder, download_missing = resolve_data_dir(data_dir) / 'mnist', _may_download(download_missing)
     for fname, md5 in MNIST_FILES.items():
         if (folder / fname).exists(): continue
@@ -139,25 +152,53 @@ def load_mnist(data_dir=None, # folder holding mnist/ (default: $DL2_DATA, else 
     return tuple(out)
 
 # %% ../nbs/09_data.ipynb #4de41cf6
+_BATCH_GLOBALS = {('numpy', 'ndarray'), ('numpy', 'dtype'), ('_codecs', 'encode'),
+                  ('numpy.core.multiarray', '_reconstruct'), ('numpy._core.multiarray', '_reconstruct'),
+                  ('numpy.core.multiarray', 'scalar'), ('numpy._core.multiarray', 'scalar')}
+
+class _BatchUnpickler(pickle.Unpickler):
+    "Builds only what a CIFAR-10 batch holds (dicts, lists, bytes, NumPy arrays); refuses any other function."
+    def find_class(self, module, name):
+        if (module, name) not in _BATCH_GLOBALS:
+            raise pickle.UnpicklingError(f"a CIFAR-10 batch names no {module}.{name}")
+        return super().find_class(module, name)
+
+# %% ../nbs/09_data.ipynb #8b4d0f5e
 def read_cifar_batch(path): # one of the six pickles
     "One CIFAR-10 batch as channels-last uint8 images (N, 32, 32, 3) and uint8 labels (N,)."
-    try:
-        with open(path, 'rb') as f: d = pickle.load(f, encoding='bytes')
-    except FileNotFoundError: raise
-    except Exception as e:
-        raise DatasetError(f"{path}: not a readable CIFAR-10 batch ({type(e).__name__}: {e})") from None
-    if not isinstance(d, dict) or b'data' not in d or b'labels' not in d:
-        found = sorted(d)[:5] if isinstance(d, dict) else type(d).__name__
-        raise DatasetError(f"{path}: expected a dict with keys b'data' and b'labels', found {found}")
-    x, y = np.asarray(d[b'data']), np.asarray(d[b'labels'])
-    if x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != 3072 or len(y) != len(x):
-        raise DatasetError(f"{path}: data {x.dtype} {x.shape} with {len(y)} labels, "
-                           "expected uint8 (N, 3072) with N labels")
+    with _reading(path, 'a CIFAR-10 batch'):
+        with open(path, 'rb') as f: d = _BatchUnpickler(f, encoding='bytes').load()
+        if not isinstance(d, dict) or b'data' not in d or b'labels' not in d:
+            found = sorted(map(repr, d))[:5] if isinstance(d, dict) else type(d).__name__
+            raise DatasetError(f"{path}: expected a dict with keys b'data' and b'labels', found {found}")
+        x, y = np.asarray(d[b'data']), np.asarray(d[b'labels'])
+    ok = x.dtype == np.uint8 and x.ndim == 2 and x.shape[1] == 3072 and y.ndim == 1 and y.dtype.kind in 'iu'
+    if not ok or len(y) != len(x):
+        raise DatasetError(f"{path}: data {x.dtype} {x.shape} with labels {y.dtype} {y.shape}, "
+                           "expected uint8 (N, 3072) with N integer labels")
     if y.size and (y.min() < 0 or y.max() > 9):
         raise DatasetError(f"{path}: labels must be 0..9, found {y.min()}..{y.max()}")
     return x.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), y.astype(np.uint8)
 
 # %% ../nbs/09_data.ipynb #dccbdbad
+def _check_canonical(archive:Path):
+    "A CIFAR-10 archive of the canonical size must have the canonical md5 (tests' tiny archives need not)."
+    with _reading(archive, 'a gzip file'):
+        if archive.stat().st_size == CIFAR_SIZE and (got := _md5(archive)) != CIFAR_MD5:
+            raise DatasetError(f"{archive}: has the canonical size but md5 {got}, not {CIFAR_MD5}: "
+                               "the file is corrupt; delete it to download it again")
+
+def _extract(archive:Path, dest:Path):
+    "Extract the batches into `dest`, reading the gzip stream to its end, where gzip checks its CRC."
+    safe = dict(filter='data') if hasattr(tarfile, 'data_filter') else {}  # since Python 3.10.12
+    with _reading(archive, 'a tar.gz archive'), gzip.open(archive, 'rb') as gz:
+        with tarfile.open(fileobj=gz, mode='r|') as t:
+            for m in t:
+                if m.name.startswith(CIFAR_DIR + '/') and m.isfile() and '..' not in m.name:
+                    t.extract(m, dest, **safe)
+        while gz.read(1 << 20): pass  # tarfile stops at the end of the tar, before the gzip trailer
+    if not (dest / CIFAR_DIR).is_dir(): raise DatasetError(f"{archive}: holds no {CIFAR_DIR}/ folder")
+
 def _cifar_folder(root:Path, download_missing=True) -> Path:
     "The extracted batches folder: in root, or extracted from the archive (into root, else the cache)."
     if (root / CIFAR_DIR).is_dir(): return root / CIFAR_DIR
@@ -168,26 +209,21 @@ def _cifar_folder(root:Path, download_missing=True) -> Path:
         expected = [CIFAR_DIR + '/', CIFAR_ARCHIVE]
         if not download_missing: raise _missing(root, expected, CIFAR_URLS, 'downloads disabled')
         _fetch(CIFAR_URLS, CIFAR_ARCHIVE, root, CIFAR_MD5, expected)
+    _check_canonical(archive)
     target = root if os.access(root, os.W_OK) else cache_dir()
     if (target / CIFAR_DIR).is_dir(): return target / CIFAR_DIR
     target.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target, prefix='.extract-'))
     try:
-        with tarfile.open(archive, 'r:gz') as t:
-            members = [m for m in t.getmembers()
-                       if m.name.startswith(CIFAR_DIR + '/') and m.isfile() and '..' not in m.name]
-            try: t.extractall(tmp, members=members, filter='data')
-            except TypeError: t.extractall(tmp, members=members)
-        os.replace(tmp / CIFAR_DIR, target / CIFAR_DIR)
-    except (tarfile.TarError, EOFError, OSError) as e:
-        raise DatasetError(f"{archive}: cannot be extracted ({e}); delete it to download it again") from None
+        _extract(archive, tmp)
+        os.replace(tmp / CIFAR_DIR, target / CIFAR_DIR)  # only once every byte was checked
     finally: shutil.rmtree(tmp, ignore_errors=True)
     return target / CIFAR_DIR
 
 # %% ../nbs/09_data.ipynb #f6aa6d7a
 def load_cifar10(data_dir=None, # folder holding cifar-10-batches-py/ or the archive
                  download_missing:bool=None): # download the archive if missing (None: unless $DL2_OFFLINE)
-    "CIFAR-10 as ((x_train, y_train), (x_test, y_test)): uint8 images (N, 32, 32, 3), uint8 labels (N,)."
+    "CIFAR-10 as ((x_train, y_train), (x_test, y_test)): uint8 images (N, 32, 32, 3), labels (N,)."
     folder = _cifar_folder(resolve_data_dir(data_dir), _may_download(download_missing))
     parts = []
     for fname in [f"data_batch_{i}" for i in range(1, 6)] + ['test_batch']:

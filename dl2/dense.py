@@ -6,12 +6,15 @@ Docs: https://dl2-book.github.io/dl2/dense.html.md"""
 
 # %% ../nbs/01_dense.ipynb #1634aca1
 from __future__ import annotations
+import math
 import numpy as np
 from fastcore.basics import patch
-from .core import Layer, register_layer, get_activation, get_initializer, leaky_relu_fn, shape_str
+from .core import Layer, register_layer, get_activation, leaky_relu_fn, shape_str
+from .core import ActivationFn, ACTIVATIONS, INITIALIZERS
 
 # %% auto #0
-__all__ = ['dense_forward', 'dense_backward', 'Dense', 'Activation', 'ReLU', 'LeakyReLU', 'Softmax', 'Flatten', 'Reshape']
+__all__ = ['dense_forward', 'dense_backward', 'Dense', 'Activation', 'LeakyReLU', 'Softmax', 'relu_forward', 'relu_backward',
+           'ReLU', 'Flatten', 'Reshape']
 
 # %% ../nbs/01_dense.ipynb #6596842b
 def dense_forward(x, w, b=None):
@@ -27,24 +30,78 @@ def dense_backward(dz, x, w, need_dx=True):
     dx = dz @ w.T if need_dx else None
     return dx, dw, db
 
+# %% ../nbs/01_dense.ipynb #a7c3e1d0
+def _got(v): return f"{v!r} ({type(v).__name__})"
+
+def _is_int(v): return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+def _is_real(v): return _is_int(v) or isinstance(v, (float, np.floating))
+
+def _positive_int(who, arg, v):
+    "`v` as an int, else a TypeError (not an int) or a ValueError (below 1) naming `who` and `arg`."
+    if not _is_int(v): raise TypeError(f"{who}: {arg} must be a positive int, received {_got(v)}")
+    if v < 1: raise ValueError(f"{who}: {arg} must be a positive int, received {v!r}")
+    return int(v)
+
+def _nonneg_float(who, arg, v, none_ok=False):
+    "`v` as a float (or None when `none_ok`), else a TypeError or ValueError (negative, inf, NaN)."
+    if v is None and none_ok: return None
+    expected = f"{'None or ' if none_ok else ''}a finite number >= 0"
+    if not _is_real(v): raise TypeError(f"{who}: {arg} must be {expected}, received {_got(v)}")
+    if not 0 <= v < math.inf: raise ValueError(f"{who}: {arg} must be {expected}, received {v!r}")
+    return float(v)
+
+def _bool(who, arg, v):
+    "`v` as a bool, else a TypeError naming `who` and `arg`."
+    if not isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{who}: {arg} must be True or False, received {_got(v)}")
+    return bool(v)
+
+# %% ../nbs/01_dense.ipynb #b4d2f6e1
+def _activation(who, v):
+    "The activation `v` names (None: linear; an `ActivationFn` passes), else a TypeError or ValueError."
+    if v is None or isinstance(v, ActivationFn): return get_activation(v)
+    if not isinstance(v, str):
+        raise TypeError(f"{who}: activation must be a name, an ActivationFn or None, received {_got(v)}")
+    if v not in ACTIVATIONS:
+        raise ValueError(f"{who}: Unknown activation {v!r}; activation must be one of {sorted(ACTIVATIONS)} "
+                         "or None")
+    return ACTIVATIONS[v]
+
+def _initializer(who, arg, v):
+    "The initializer `v` names (a callable passes), else a TypeError or ValueError naming `who` and `arg`."
+    if callable(v): return v
+    if not isinstance(v, str):
+        raise TypeError(f"{who}: {arg} must be an initializer name or a callable, received {_got(v)}")
+    if v not in INITIALIZERS:
+        raise ValueError(f"{who}: Unknown initializer {v!r}; {arg} must be one of {sorted(INITIALIZERS)}")
+    return INITIALIZERS[v]
+
+def _activation_name(layer):
+    "The name that saves `layer.activation`; a ValueError if that name would load a different function."
+    act = layer.activation
+    if ACTIVATIONS.get(act.name) is not act:
+        raise ValueError(f"Layer {layer.name!r}: its activation {act!r} is not the one registered as "
+                         f"{act.name!r}, so a saved config would load another function; pass a name")
+    return act.name
+
 # %% ../nbs/01_dense.ipynb #d5978bd0
 @register_layer
 class Dense(Layer):
     "Fully connected layer: out = activation(x @ kernel + bias), kernel of shape (in, units)."
     input_ndim = 2
 
-    def __init__(self, units:int, # Number of output features
-                 activation=None, # Activation name ('relu', 'softmax', ...) or None for linear
+    def __init__(self, units:int, # Number of output features, a positive int
+                 activation=None, # Activation name ('relu', 'softmax', ...), an `ActivationFn`, or None
                  use_bias:bool=True, # Add a learned bias
-                 kernel_initializer='glorot_uniform', # Initializer of the kernel
-                 bias_initializer='zeros', # Initializer of the bias
+                 kernel_initializer='glorot_uniform', # Initializer name, or a callable f(shape, rng)
+                 bias_initializer='zeros', # Initializer of the bias, the same way
                  **kwargs):
-        if not isinstance(units, (int, np.integer)) or units < 1:
-            raise ValueError(f"Dense: units must be a positive int, received {units!r}")
-        self.units, self.use_bias = int(units), use_bias
-        self.activation = get_activation(activation)
-        self.kernel_initializer = get_initializer(kernel_initializer)
-        self.bias_initializer = get_initializer(bias_initializer)
+        self.units = _positive_int('Dense', 'units', units)
+        self.use_bias = _bool('Dense', 'use_bias', use_bias)
+        self.activation = _activation('Dense', activation)
+        self.kernel_initializer = _initializer('Dense', 'kernel_initializer', kernel_initializer)
+        self.bias_initializer = _initializer('Dense', 'bias_initializer', bias_initializer)
         self._init_names = (kernel_initializer, bias_initializer)
         self._cache = None
         super().__init__(**kwargs)
@@ -76,7 +133,7 @@ def backward(self:Dense, dout):
 # %% ../nbs/01_dense.ipynb #163bd0ed
 @patch
 def get_config(self:Dense):
-    return dict(Layer.get_config(self), units=self.units, activation=self.activation.name,
+    return dict(Layer.get_config(self), units=self.units, activation=_activation_name(self),
                 use_bias=self.use_bias, kernel_initializer=self._init_names[0],
                 bias_initializer=self._init_names[1])
 
@@ -84,8 +141,9 @@ def get_config(self:Dense):
 @register_layer
 class Activation(Layer):
     "Applies an activation function by name."
-    def __init__(self, activation, **kwargs):
-        self.activation, self._cache = get_activation(activation), None
+    def __init__(self, activation, # Activation name ('relu', 'tanh', ...), an `ActivationFn`, or None: linear
+                 **kwargs):
+        self.activation, self._cache = _activation(type(self).__name__, activation), None
         super().__init__(**kwargs)
     def forward(self, x, training=False):
         out = self.activation(x)
@@ -95,28 +153,88 @@ class Activation(Layer):
         dout = self._check_dout(dout, lambda: self._cache.shape)
         self.grads = []
         return self.activation.backward(self._cache, dout)
-    def get_config(self): return dict(super().get_config(), activation=self.activation.name)
+    def get_config(self): return dict(super().get_config(), activation=_activation_name(self))
 
 # %% ../nbs/01_dense.ipynb #5a6dc1f9
 @register_layer
-class ReLU(Activation):
-    "Rectified linear unit, max(x, 0)."
-    def __init__(self, **kwargs): super().__init__('relu', **kwargs)
-    def get_config(self): return Layer.get_config(self)
-
-@register_layer
 class LeakyReLU(Activation):
-    "x for x > 0, negative_slope * x otherwise (Keras' default slope 0.3)."
-    def __init__(self, negative_slope:float=0.3, **kwargs):
-        self.negative_slope = float(negative_slope)
+    "x for x > 0, negative_slope * x otherwise (Keras 3's name and default, 0.3; Keras 2's `alpha` refused)."
+    def __init__(self, negative_slope:float=0.3, # Slope for x < 0, a finite number >= 0
+                 **kwargs):
+        if 'alpha' in kwargs:
+            raise TypeError("LeakyReLU: alpha is Keras 2's name for the slope; pass negative_slope= instead")
+        self.negative_slope = _nonneg_float('LeakyReLU', 'negative_slope', negative_slope)
         super().__init__(leaky_relu_fn(self.negative_slope), **kwargs)
     def get_config(self): return dict(Layer.get_config(self), negative_slope=self.negative_slope)
 
 @register_layer
 class Softmax(Activation):
-    "Softmax over the last axis."
-    def __init__(self, **kwargs): super().__init__('softmax', **kwargs)
-    def get_config(self): return Layer.get_config(self)
+    "Softmax over the last axis (`axis` may name it, as -1 or its index)."
+    def __init__(self, axis:int=-1, # The axis to normalise over: only the last one is supported
+                 **kwargs):
+        if not _is_int(axis): raise TypeError(f"Softmax: axis must be an int, received {_got(axis)}")
+        self.axis = int(axis)
+        super().__init__('softmax', **kwargs)
+    def build(self, input_shape):
+        if self.axis not in (-1, len(input_shape) - 1):
+            raise ValueError(f"Layer {self.name!r}: softmax over axis {self.axis} of input "
+                             f"{shape_str(input_shape)} is not supported; dl2's Softmax normalises over the "
+                             "last axis (-1)")
+        super().build(input_shape)
+    def get_config(self): return dict(Layer.get_config(self), axis=self.axis)
+
+# %% ../nbs/01_dense.ipynb #f3b8d0e5
+def _relu_args(who, max_value, negative_slope, threshold):
+    "ReLU's arguments checked as Keras does (each >= 0; max_value may be None), and finite."
+    return (_nonneg_float(who, 'max_value', max_value, none_ok=True),
+            _nonneg_float(who, 'negative_slope', negative_slope), _nonneg_float(who, 'threshold', threshold))
+
+def relu_forward(x, max_value=None, negative_slope=0.0, threshold=0.0):
+    "Keras' ReLU: min(x, max_value) above `threshold`, negative_slope * (x - threshold) at or below it."
+    m, s, th = _relu_args('relu_forward', max_value, negative_slope, threshold)
+    if not isinstance(x, np.ndarray) or x.dtype.kind != 'f':
+        raise TypeError(f"relu_forward: x must be a float ndarray, received {getattr(x, 'dtype', type(x))}")
+    if m is None and th == 0: return leaky_relu_fn(s)(x)
+    t = x.dtype.type
+    out = np.where(x > th, x, (x - t(th)) * t(s) if s else t(0))
+    return out if m is None else np.minimum(out, t(m))
+
+def relu_backward(dout, x, max_value=None, negative_slope=0.0, threshold=0.0):
+    "dL/dx of `relu_forward` from dout = dL/d(out) and its input x."
+    m, s, th = _relu_args('relu_backward', max_value, negative_slope, threshold)
+    for name, a in (('dout', dout), ('x', x)):
+        if not isinstance(a, np.ndarray) or a.dtype.kind != 'f':
+            got = getattr(a, 'dtype', type(a))
+            raise TypeError(f"relu_backward: {name} must be a float ndarray, received {got}")
+    if dout.shape != x.shape:
+        raise ValueError(f"relu_backward: dout must have x's shape {x.shape}, received {dout.shape}")
+    if m is None and th == 0: return leaky_relu_fn(s).backward(x, dout)
+    dx = np.where(x > th, dout, dout * dout.dtype.type(s))
+    if m is not None: dx[(x > th) & (x >= m)] = 0
+    return dx
+
+# %% ../nbs/01_dense.ipynb #f9b4d6e1
+@register_layer
+class ReLU(Layer):
+    "Keras' ReLU layer: max(x, 0) by default; `max_value` caps it, `negative_slope` leaks below `threshold`."
+    def __init__(self, max_value=None, # Cap on the output, a finite number >= 0, or None for no cap
+                 negative_slope:float=0.0, # Slope at or below the threshold, >= 0 (0.0: the plain ReLU)
+                 threshold:float=0.0, # Inputs at or below it are "off", >= 0
+                 **kwargs):
+        self.max_value, self.negative_slope, self.threshold = _relu_args('ReLU', max_value, negative_slope,
+                                                                         threshold)
+        self._cache = None
+        super().__init__(**kwargs)
+    def forward(self, x, training=False):
+        self._cache = x if training else None
+        return relu_forward(x, self.max_value, self.negative_slope, self.threshold)
+    def backward(self, dout):
+        dout = self._check_dout(dout, lambda: self._cache.shape)
+        self.grads = []
+        return relu_backward(dout, self._cache, self.max_value, self.negative_slope, self.threshold)
+    def get_config(self):
+        return dict(Layer.get_config(self), max_value=self.max_value, negative_slope=self.negative_slope,
+                    threshold=self.threshold)
 
 # %% ../nbs/01_dense.ipynb #c9aa72e3
 @register_layer
@@ -124,32 +242,75 @@ class Flatten(Layer):
     "Flatten every axis but the batch axis, row-major (H, W, C order for images)."
     def forward(self, x, training=False):
         self._cache = x.shape if training else None
-        return x.reshape(x.shape[0], -1)
+        return x.reshape(x.shape[0], math.prod(x.shape[1:]))
     def backward(self, dout):
-        dout = self._check_dout(dout, lambda: (self._cache[0], int(np.prod(self._cache[1:]))))
+        dout = self._check_dout(dout, lambda: (self._cache[0], math.prod(self._cache[1:])))
         self.grads = []
         return dout.reshape(self._cache)
-    def compute_output_shape(self, input_shape): return (input_shape[0], int(np.prod(input_shape[1:])))
+    def compute_output_shape(self, input_shape): return (input_shape[0], math.prod(input_shape[1:]))
 
 # %% ../nbs/01_dense.ipynb #3e715e46
+def _target_shape(shape):
+    "Reshape's `target_shape` as a tuple of ints: positive entries, at most one -1."
+    if not isinstance(shape, (tuple, list)):
+        raise TypeError(f"Reshape: target_shape must be a tuple of ints, received {_got(shape)}")
+    for s in shape:
+        if not _is_int(s):
+            raise TypeError(f"Reshape: target_shape must be a tuple of ints, received {tuple(shape)!r} "
+                            f"(entry {_got(s)})")
+    if any(s < 1 and s != -1 for s in shape) or list(shape).count(-1) > 1:
+        raise ValueError(f"Reshape: target_shape entries must be positive ints, one of them may be -1, "
+                         f"received {tuple(shape)!r}")
+    return tuple(int(s) for s in shape)
+
 @register_layer
 class Reshape(Layer):
-    "Reshape each sample to `target_shape` (the batch axis is kept)."
-    def __init__(self, target_shape, **kwargs):
-        self.target_shape = tuple(int(s) for s in target_shape)
+    "Reshape each sample to `target_shape` (the batch axis is kept); one entry may be -1, inferred."
+    def __init__(self, target_shape, # Shape of one sample: positive ints, one of them may be -1
+                 **kwargs):
+        self.target_shape, self._shape = _target_shape(target_shape), None
         super().__init__(**kwargs)
-    def build(self, input_shape):
-        n_in, n_out = int(np.prod(input_shape[1:])), int(np.prod(self.target_shape))
-        if n_in != n_out:
-            raise ValueError(f"Layer {self.name!r}: cannot reshape input {shape_str(input_shape)} "
-                             f"({n_in} values) to {self.target_shape} ({n_out} values)")
-        super().build(input_shape)
-    def forward(self, x, training=False):
-        self._cache = x.shape if training else None
-        return x.reshape((x.shape[0],) + self.target_shape)
-    def backward(self, dout):
-        dout = self._check_dout(dout, lambda: (self._cache[0],) + self.target_shape)
-        self.grads = []
-        return dout.reshape(self._cache)
-    def compute_output_shape(self, input_shape): return (input_shape[0],) + self.target_shape
-    def get_config(self): return dict(super().get_config(), target_shape=list(self.target_shape))
+
+# %% ../nbs/01_dense.ipynb #b1d6f8a3
+@patch
+def _resolve(self:Reshape, input_shape):
+    "The target shape with its -1 inferred from `input_shape`; a ValueError naming both if they do not fit."
+    if any(s is None for s in input_shape[1:]):
+        raise ValueError(f"Layer {self.name!r}: needs a known input shape, received {shape_str(input_shape)}")
+    n_in, known = math.prod(input_shape[1:]), math.prod(s for s in self.target_shape if s != -1)
+    shape = tuple(n_in // known if s == -1 else s for s in self.target_shape)
+    if math.prod(shape) != n_in:
+        why = f"{n_in} is not a multiple of {known}" if -1 in self.target_shape else f"{known} values"
+        raise ValueError(f"Layer {self.name!r}: cannot reshape input {shape_str(input_shape)} ({n_in} values "
+                         f"per sample) to target_shape {self.target_shape} ({why})")
+    return shape
+
+@patch
+def build(self:Reshape, input_shape):
+    "Resolve the target shape first: a failed build leaves the layer unbuilt."
+    shape = self._resolve(input_shape)
+    Layer.build(self, input_shape)
+    self._shape = shape
+
+@patch
+def forward(self:Reshape, x, training=False):
+    "Each sample reshaped to the resolved target shape."
+    self._cache = x.shape if training else None
+    return x.reshape((x.shape[0],) + self._shape)
+
+@patch
+def backward(self:Reshape, dout):
+    "The gradient reshaped back to the input's shape."
+    dout = self._check_dout(dout, lambda: (self._cache[0],) + self._shape)
+    self.grads = []
+    return dout.reshape(self._cache)
+
+@patch
+def compute_output_shape(self:Reshape, input_shape):
+    "The batch axis, then the target shape resolved for `input_shape`."
+    return (input_shape[0],) + self._resolve(input_shape)
+
+@patch
+def get_config(self:Reshape):
+    "The target shape as given (with its -1), as Keras saves it."
+    return dict(Layer.get_config(self), target_shape=list(self.target_shape))

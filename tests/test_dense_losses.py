@@ -15,7 +15,10 @@ def test_dense_gradcheck(f64, rng, act, use_bias, shape):
     assert len(errs) == 2 + use_bias
 
 @pytest.mark.parametrize('layer', [lambda: dl2.ReLU(), lambda: dl2.LeakyReLU(0.2), lambda: dl2.Softmax(),
-                                   lambda: dl2.Activation('sigmoid'), lambda: dl2.Flatten(), lambda: dl2.Reshape((6, 2))])
+                                   lambda: dl2.Activation('sigmoid'), lambda: dl2.Flatten(), lambda: dl2.Reshape((6, 2)),
+                                   lambda: dl2.ReLU(max_value=0.5), lambda: dl2.ReLU(negative_slope=0.1, threshold=0.3),
+                                   lambda: dl2.ReLU(max_value=1.0, negative_slope=0.2, threshold=0.3),
+                                   lambda: dl2.LeakyReLU(0.0), lambda: dl2.Softmax(axis=2), lambda: dl2.Reshape((-1, 2))])
 def test_shape_and_activation_layers_gradcheck(f64, rng, layer):
     check_layer(layer(), rng.standard_normal((2, 3, 4)) + 0.05)
 
