@@ -15,8 +15,9 @@ from . import optim
 from . import optim as optimizers  # Keras' spelling: dl2.optimizers.Adam, dl2.optimizers.schedules
 from .optim import (Optimizer, SGD, Momentum, RMSprop, Adagrad, Adam, AdamW,
                     LearningRateSchedule, ExponentialDecay, CosineDecay, PiecewiseConstantDecay)
-from .model import (Input, Sequential, load_model, History, Callback, EarlyStopping, ModelCheckpoint, metrics,
-                    TerminateOnNaN, LearningRateScheduler, lr_find, suggest_lr, plot_lr_find)
+from .model import (Input, Sequential, load_model, clone_model, models, metrics, History, Callback,
+                    EarlyStopping, ModelCheckpoint, TerminateOnNaN, LearningRateScheduler, lr_find,
+                    suggest_lr, plot_lr_find)
 from .conv import Conv2D, conv2d_forward, conv2d_backward
 from .conv_transpose import Conv2DTranspose, conv_transpose2d_forward, conv_transpose2d_backward
 from .sampling import (MaxPooling2D, AveragePooling2D, MaxPool2D, AvgPool2D, UpSampling2D,

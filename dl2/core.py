@@ -353,6 +353,12 @@ def set_weights(self:Layer, weights):
         arrays.append(new)
     for w, new in zip(mine, arrays): w[...] = new  # only once every array has passed
 
+# %% ../nbs/00_core.ipynb #7532ee79
+@patch(cls_method=True)
+def from_config(cls:Layer, config:dict):
+    "A new layer (fresh weights, not built) from the output of `get_config`."
+    return cls(**config)
+
 # %% ../nbs/00_core.ipynb #73d995b2
 @patch
 def check_rank(self:Layer, input_shape):

@@ -15,10 +15,10 @@ from .core import Layer, LAYERS, register_layer, get_rng, shape_str, floatx, sin
 from . import losses as _losses, optim as _optim
 
 # %% auto #0
-__all__ = ['metrics', 'METRICS', 'FORMAT', 'Input', 'Sequential', 'accuracy_fn', 'Metric', 'MeanAbsoluteError',
+__all__ = ['metrics', 'METRICS', 'FORMAT', 'models', 'Input', 'Sequential', 'accuracy_fn', 'Metric', 'MeanAbsoluteError',
            'MeanSquaredError', 'CategoricalAccuracy', 'SparseCategoricalAccuracy', 'BinaryAccuracy',
            'TopKCategoricalAccuracy', 'SparseTopKCategoricalAccuracy', 'get_metric', 'Callback', 'CallbackList',
-           'History', 'ProgressBar', 'load_model', 'EarlyStopping', 'ModelCheckpoint', 'TerminateOnNaN',
+           'History', 'ProgressBar', 'clone_model', 'load_model', 'EarlyStopping', 'ModelCheckpoint', 'TerminateOnNaN',
            'LearningRateScheduler', 'lr_find', 'suggest_lr', 'plot_lr_find']
 
 # %% ../nbs/04_model.ipynb #9e9eeefa
@@ -705,6 +705,11 @@ def _sequential_from_config(cfg, dtype):
     m._is_trainable = bool(cfg.get('trainable', True))  # each layer's own switch came with its config
     return m
 
+@patch(cls_method=True)
+def from_config(cls:Sequential, config:dict):
+    "A new model (fresh weights, not compiled) from the output of `get_config`."
+    return _sequential_from_config(config, floatx())
+
 def _atomic_savez(path, arrays):
     path = Path(path)
     if path.parent and not path.parent.exists():
@@ -716,6 +721,13 @@ def _atomic_savez(path, arrays):
     except BaseException:
         if os.path.exists(tmp): os.unlink(tmp)
         raise
+
+# %% ../nbs/04_model.ipynb #bf7d2736
+def clone_model(model:Sequential) -> Sequential:
+    "A new model with `model`'s architecture and fresh weights, not compiled (Keras' `clone_model`)."
+    if not isinstance(model, Sequential):
+        raise TypeError(f"clone_model: expected a Sequential, received {type(model).__name__}")
+    return _sequential_from_config(model.get_config(), model.dtype)
 
 # %% ../nbs/04_model.ipynb #7b7770f6
 @patch
@@ -777,6 +789,10 @@ def load_model(path, compile:bool=True):
         why = f"{type(e).__name__}: {e}"
         raise ValueError(f"{str(path)!r}: the saved model cannot be rebuilt ({why})") from None
     return model
+
+# %% ../nbs/04_model.ipynb #85105adc
+# Keras' address for them: dl2.models.clone_model, as keras.models.clone_model
+models = SimpleNamespace(Sequential=Sequential, load_model=load_model, clone_model=clone_model)
 
 # %% ../nbs/04_model.ipynb #5193e8ad
 @patch

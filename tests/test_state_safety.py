@@ -444,3 +444,15 @@ def test_bad_weights_change_nothing(kw, match):
     before = snapshot(m)
     with pytest.raises((ValueError, TypeError), match=match): m.fit(X, Y, verbose=0, **kw)
     assert_unchanged_and_usable(m, before)
+
+def test_from_config_and_clone_model():
+    m = model()
+    m.layers[0].trainable = False
+    c = dl2.clone_model(m)
+    assert c is not m and c.loss is None and [l.trainable for l in c.layers] == [False, True]
+    assert [w.shape for w in c.get_weights()] == [w.shape for w in m.get_weights()]
+    assert not np.array_equal(c.get_weights()[0], m.get_weights()[0])   # fresh weights
+    d = dl2.Dense.from_config(m.layers[1].get_config())
+    assert (d.units, d.name, d.built) == (10, m.layers[1].name, False)
+    assert dl2.models.clone_model is dl2.clone_model and dl2.models.load_model is dl2.load_model
+    with pytest.raises(TypeError, match="expected a Sequential"): dl2.clone_model(m.layers[0])
