@@ -705,11 +705,6 @@ def _sequential_from_config(cfg, dtype):
     m._is_trainable = bool(cfg.get('trainable', True))  # each layer's own switch came with its config
     return m
 
-@patch(cls_method=True)
-def from_config(cls:Sequential, config:dict):
-    "A new model (fresh weights, not compiled) from the output of `get_config`."
-    return _sequential_from_config(config, floatx())
-
 def _atomic_savez(path, arrays):
     path = Path(path)
     if path.parent and not path.parent.exists():
@@ -723,6 +718,11 @@ def _atomic_savez(path, arrays):
         raise
 
 # %% ../nbs/04_model.ipynb #bf7d2736
+@patch(cls_method=True)
+def from_config(cls:Sequential, config:dict):
+    "A new model (fresh weights, not compiled) from the output of `get_config`."
+    return _sequential_from_config(config, floatx())
+
 def clone_model(model:Sequential) -> Sequential:
     "A new model with `model`'s architecture and fresh weights, not compiled (Keras' `clone_model`)."
     if not isinstance(model, Sequential):
