@@ -10,6 +10,7 @@ import numpy as np
 from numba import njit, prange
 from fastcore.basics import patch
 from .core import Layer, register_layer, get_rng, shape_str, n_chunks
+from .conv import _checked, _is_int, _real, _positive, _bool
 
 # %% auto #0
 __all__ = ['bn_sums_kernel', 'bn_apply_kernel', 'bn_bwd_sums_kernel', 'bn_dx_kernel', 'batchnorm_naive',
@@ -55,41 +56,41 @@ def batchnorm_backward_closed(dout, cache):
     return dx.reshape(dout.shape), dgamma, dbeta
 
 # %% ../nbs/08_batchnorm.ipynb #737eb115
-def _bn_sums_loops(x2, T, out):
-    "Per-chunk sums of x and x**2 over rows: out[t, 0] and out[t, 1]."
+def _bn_sums_loops(x2, k, T, out):
+    "Per-chunk float64 sums of x - k and (x - k)**2 over rows: out[t, 0] and out[t, 1] (k: the shift)."
     M, F = x2.shape
     for t in prange(T):
         for i in range(t * M // T, (t + 1) * M // T):
             for f in range(F):
-                v = x2[i, f]
+                v = x2[i, f] - k[f]
                 out[t, 0, f] += v
                 out[t, 1, f] += v * v
 
-def _bn_apply_loops(x2, mu, scale, shift, T, y2):
-    "y = (x - mu) * scale + shift, rowwise (scale = gamma * inv)."
+def _bn_apply_loops(x2, mu, mu_lo, scale, shift, T, y2):
+    "y = (x - mu - mu_lo) * scale + shift, rowwise (scale = gamma * inv; the mean is mu + mu_lo)."
     M, F = x2.shape
     for t in prange(T):
         for i in range(t * M // T, (t + 1) * M // T):
-            for f in range(F): y2[i, f] = (x2[i, f] - mu[f]) * scale[f] + shift[f]
+            for f in range(F): y2[i, f] = (x2[i, f] - mu[f] - mu_lo[f]) * scale[f] + shift[f]
 
 # %% ../nbs/08_batchnorm.ipynb #9214ee68
-def _bn_bwd_sums_loops(d2, x2, mu, inv, T, out):
-    "Per-chunk sums of dout and dout * xhat."
+def _bn_bwd_sums_loops(d2, x2, mu, mu_lo, T, out):
+    "Per-chunk sums of dout and of dout * (x - mean), which times inv is the sum of dout * xhat."
     M, F = x2.shape
     for t in prange(T):
         for i in range(t * M // T, (t + 1) * M // T):
             for f in range(F):
                 v = d2[i, f]
                 out[t, 0, f] += v
-                out[t, 1, f] += v * (x2[i, f] - mu[f]) * inv[f]
+                out[t, 1, f] += v * (x2[i, f] - mu[f] - mu_lo[f])
 
-def _bn_dx_loops(d2, x2, mu, inv, k, mean_d, mean_dxhat, T, dx2):
-    "dx = k * (dout - mean(dout) - xhat * mean(dout xhat)), k = gamma * inv."
+def _bn_dx_loops(d2, x2, mu, mu_lo, k, mean_d, c, T, dx2):
+    "dx = k * (dout - mean(dout) - (x - mean) * c), k = gamma * inv, c = inv * mean(dout xhat)."
     M, F = x2.shape
     for t in prange(T):
         for i in range(t * M // T, (t + 1) * M // T):
             for f in range(F):
-                dx2[i, f] = k[f] * (d2[i, f] - mean_d[f] - (x2[i, f] - mu[f]) * inv[f] * mean_dxhat[f])
+                dx2[i, f] = k[f] * (d2[i, f] - mean_d[f] - (x2[i, f] - mu[f] - mu_lo[f]) * c[f])
 
 # %% ../nbs/08_batchnorm.ipynb #8539cb96
 bn_sums_kernel = njit(parallel=True, cache=True)(_bn_sums_loops)
@@ -97,67 +98,95 @@ bn_apply_kernel = njit(parallel=True, cache=True)(_bn_apply_loops)
 bn_bwd_sums_kernel = njit(parallel=True, cache=True)(_bn_bwd_sums_loops)
 bn_dx_kernel = njit(parallel=True, cache=True)(_bn_dx_loops)
 
-def _rows(a): return np.ascontiguousarray(a).reshape(-1, a.shape[-1])
-
-def batchnorm_forward(x, gamma, beta, eps=1e-3):
+def batchnorm_forward(x, # Input (..., F), float32 or float64: the result's dtype
+                      gamma, beta, # Scale and shift (F,), cast to x's dtype
+                      eps=1e-3): # Added to the variance, > 0
     "Training-mode batch norm over all axes but the last: (out, mu, var, inv), var the biased batch variance."
-    x2 = _rows(x)
+    x2, (gamma, beta) = _bn_check('batchnorm_forward', x, gamma=gamma, beta=beta)
+    eps = _positive(eps, 'batchnorm_forward: eps')
     M, F = x2.shape
     T = n_chunks(M)
+    k = x2[0].astype(np.float64) # the shift: the first row
     sums = np.zeros((T, 2, F))
-    bn_sums_kernel(x2, T, sums)
-    s = sums.sum(0)
-    mu = s[0] / M
-    var = np.maximum(s[1] / M - mu * mu, 0.0)
+    bn_sums_kernel(x2, k, T, sums)
+    s = sums.sum(0) / M
+    mu, var = k + s[0], np.maximum(s[1] - s[0] * s[0], 0.0)
     inv = 1.0 / np.sqrt(var + eps)
-    dt = x.dtype
     y2 = np.empty_like(x2)
-    bn_apply_kernel(x2, mu.astype(dt), (gamma * inv).astype(dt), beta.astype(dt), T, y2)
+    bn_apply_kernel(x2, *_split(mu, x2.dtype), (gamma * inv).astype(x2.dtype), beta, T, y2)
     return y2.reshape(x.shape), mu, var, inv
 
 # %% ../nbs/08_batchnorm.ipynb #fbfe7767
-def batchnorm_inference(x, gamma, beta, moving_mean, moving_var, eps=1e-3):
+def batchnorm_inference(x, # Input (..., F), float32 or float64: the result's dtype
+                        gamma, beta, # Scale and shift (F,), cast to x's dtype
+                        moving_mean, moving_var, # The moving statistics (F,)
+                        eps=1e-3): # Added to the variance, > 0
     "Inference-mode batch norm with the moving statistics."
-    x2 = _rows(x)
-    inv = 1.0 / np.sqrt(moving_var.astype(np.float64) + eps)
+    what = 'batchnorm_inference'
+    x2, (gamma, beta, mean, var) = _bn_check(what, x, gamma=gamma, beta=beta, moving_mean=moving_mean,
+                                             moving_var=moving_var)
+    eps = _positive(eps, f"{what}: eps")
+    if (var < 0).any(): raise ValueError(f"{what}: moving_var must not be negative, received {var.min()}")
+    inv = 1.0 / np.sqrt(var + eps)
     y2 = np.empty_like(x2)
-    dt = x.dtype
-    scale, shift = (gamma * inv).astype(dt), beta.astype(dt)
-    bn_apply_kernel(x2, moving_mean.astype(dt), scale, shift, n_chunks(len(x2)), y2)
+    scale = (gamma * inv).astype(x2.dtype)
+    bn_apply_kernel(x2, *_split(mean, x2.dtype), scale, beta, n_chunks(len(x2)), y2)
     return y2.reshape(x.shape)
 
-def batchnorm_backward(dout, x, gamma, mu, inv):
+def batchnorm_backward(dout, # Upstream gradient, x's shape, cast to x's dtype
+                       x, # The forward pass's input (..., F), float32 or float64
+                       gamma, # Scale (F,), cast to x's dtype
+                       mu, inv): # The statistics batchnorm_forward returned (F,)
     "Closed-form gradients (dx, dgamma, dbeta) of training-mode batch norm."
-    x2, d2 = _rows(x), _rows(dout.astype(x.dtype, copy=False))
+    x2, (gamma, mu, inv) = _bn_check('batchnorm_backward', x, gamma=gamma, mu=mu, inv=inv)
+    d2 = _checked(dout, 'batchnorm_backward', 'dout', shape=x.shape, dtype=x2.dtype).reshape(x2.shape)
     M, F = x2.shape
     T = n_chunks(M)
     sums = np.zeros((T, 2, F))
-    dt = x.dtype
-    mu_, inv_ = mu.astype(dt), inv.astype(dt)
-    bn_bwd_sums_kernel(d2, x2, mu_, inv_, T, sums)
+    dt = x2.dtype
+    mu_ = _split(mu, dt)
+    bn_bwd_sums_kernel(d2, x2, *mu_, T, sums)
     dbeta, dgamma = sums.sum(0)
+    dgamma *= inv
     dx2 = np.empty_like(x2)
-    k, mean_d, mean_dxhat = (gamma * inv).astype(dt), (dbeta / M).astype(dt), (dgamma / M).astype(dt)
-    bn_dx_kernel(d2, x2, mu_, inv_, k, mean_d, mean_dxhat, T, dx2)
+    k, mean_d, c = (gamma * inv).astype(dt), (dbeta / M).astype(dt), (inv * dgamma / M).astype(dt)
+    bn_dx_kernel(d2, x2, *mu_, k, mean_d, c, T, dx2)
     return dx2.reshape(x.shape), dgamma.astype(dt), dbeta.astype(dt)
+
+# %% ../nbs/08_batchnorm.ipynb #1229681b
+def _bn_check(what, x, **vectors):
+    """x (float32 or float64, (..., F), no axis empty) as (M, F) rows, and each of `vectors` checked to be
+    (F,): gamma and beta cast to x's dtype, the statistics to float64. Else a TypeError or a ValueError."""
+    x = _checked(x, what, 'x')
+    if x.ndim < 2: raise ValueError(f"{what}: x must have shape (..., F), at least 2-D, received {x.shape}")
+    F = x.shape[-1]
+    vs = [_checked(v, what, n, shape=(F,), dtype=x.dtype if n in ('gamma', 'beta') else np.float64)
+          for n, v in vectors.items()]
+    return x.reshape(-1, F), vs
+
+def _split(v, dtype):
+    "A float64 vector as (hi, lo) of `dtype`: hi is v rounded, lo what rounding dropped (zero in float64)."
+    hi = v.astype(dtype)
+    return hi, (v - hi).astype(dtype)
 
 # %% ../nbs/08_batchnorm.ipynb #63213afc
 @register_layer
 class BatchNormalization(Layer):
     "Batch normalization over every axis but the last (Keras' axis=-1)."
     def __init__(self, axis=-1, # only the last axis (features / channels) is supported
-                 momentum:float=0.99, # of the moving statistics
-                 epsilon:float=1e-3, # added to the variance
+                 momentum:float=0.99, # of the moving statistics, in [0, 1)
+                 epsilon:float=1e-3, # added to the variance, > 0
                  center:bool=True, # learn beta
                  scale:bool=True, # learn gamma
                  **kwargs):
         name = kwargs.get('name') or 'batch_normalization'
-        if axis not in (-1,) and not isinstance(axis, int):
-            raise ValueError(f"Layer {name!r}: axis must be an int, received {axis!r}")
-        if not 0 <= momentum < 1:
+        if not _is_int(axis): raise TypeError(f"Layer {name!r}: axis must be an int, received {axis!r}")
+        if not 0 <= _real(momentum, f"Layer {name!r}: momentum") < 1:
             raise ValueError(f"Layer {name!r}: momentum must be in [0, 1), received {momentum!r}")
-        self.axis, self.momentum, self.epsilon = axis, float(momentum), float(epsilon)
-        self.center, self.scale = center, scale
+        self.epsilon = _positive(epsilon, f"Layer {name!r}: epsilon")
+        self.axis, self.momentum = int(axis), float(momentum)
+        self.center = _bool(center, f"Layer {name!r}: center")
+        self.scale = _bool(scale, f"Layer {name!r}: scale")
         self._cache = None
         super().__init__(**kwargs)
 
@@ -218,11 +247,15 @@ def get_config(self:BatchNormalization):
 @register_layer
 class Dropout(Layer):
     "Inverted dropout: zero a fraction `rate` of the inputs in training and scale the rest by 1/(1-rate)."
-    def __init__(self, rate:float, # probability of zeroing each input, in [0, 1)
+    def __init__(self, rate:float, # probability of zeroing each input, in [0, 1] as in Keras
                  seed=None, # the layer's own generator; None uses dl2's shared one
                  **kwargs):
         name = kwargs.get('name') or 'dropout'
-        if not 0 <= rate < 1: raise ValueError(f"Layer {name!r}: rate must be in [0, 1), received {rate!r}")
+        if not 0 <= _real(rate, f"Layer {name!r}: rate") <= 1:
+            raise ValueError(f"Layer {name!r}: rate must be in [0, 1], received {rate!r}")
+        if seed is not None and not (_is_int(seed) and seed >= 0):
+            err = ValueError if _is_int(seed) else TypeError
+            raise err(f"Layer {name!r}: seed must be a non-negative int or None, received {seed!r}")
         self.rate, self.seed = float(rate), seed
         self._rng = np.random.default_rng(seed) if seed is not None else None
         self._cache = None
@@ -234,7 +267,8 @@ class Dropout(Layer):
         mask = None
         if self.rate > 0:
             keep = (self._rng or get_rng()).random(x.shape, dtype=np.float32) >= self.rate
-            mask = keep.astype(x.dtype) / x.dtype.type(1 - self.rate)
+            mask = keep.astype(x.dtype)
+            if self.rate < 1: mask /= x.dtype.type(1 - self.rate) # at rate 1 nothing is kept
         self._cache = (x.shape, mask)
         return x if mask is None else x * mask
     def backward(self, dout):

@@ -10,7 +10,8 @@ import contextlib
 import numpy as np
 from numba import njit, prange
 from fastcore.basics import patch
-from .core import Layer, register_layer, get_activation, single_threaded_blas, n_chunks, snake_case
+from .core import (Layer, register_layer, get_activation, get_initializer, single_threaded_blas, n_chunks,
+                      snake_case)
 
 # %% auto #0
 __all__ = ['PADDINGS', 'im2col_kernel', 'col2im_kernel', 'conv_im2col_fwd_kernel', 'conv_im2col_bwd_kernel', 'direct_fwd_kernel',
@@ -19,14 +20,58 @@ __all__ = ['PADDINGS', 'im2col_kernel', 'col2im_kernel', 'conv_im2col_fwd_kernel
 
 # %% ../nbs/05_conv.ipynb #0d07690f
 def to_pair(v, what='value'):
-    "An int or a pair of ints as a pair."
-    if isinstance(v, (int, np.integer)): v = (int(v), int(v))
-    v = tuple(v)
-    if len(v) != 2 or not all(isinstance(i, (int, np.integer)) and i > 0 for i in v):
+    "An int or a pair of ints as a pair of positive ints; else a TypeError or a ValueError naming `what`."
+    pair = (v, v) if _is_int(v) else tuple(v) if isinstance(v, (tuple, list)) else None
+    if pair is None or not all(_is_int(i) for i in pair):
+        raise TypeError(f"{what} must be an int or a pair of ints, received {_got(v)}")
+    if len(pair) != 2 or min(pair) < 1:
         raise ValueError(f"{what} must be a positive int or a pair of positive ints, received {v!r}")
-    return int(v[0]), int(v[1])
+    return int(pair[0]), int(pair[1])
 
 PADDINGS = ('valid', 'same')
+
+# %% ../nbs/05_conv.ipynb #b42c9c46
+def _is_int(v): return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+def _got(v): return f"{v!r} ({type(v).__name__})"
+
+def _positive_int(v, what):
+    "`v` as an int if it is a positive int; a TypeError or a ValueError naming `what` otherwise."
+    if not _is_int(v): raise TypeError(f"{what} must be a positive int, received {_got(v)}")
+    if v < 1: raise ValueError(f"{what} must be a positive int, received {v!r}")
+    return int(v)
+
+def _real(v, what):
+    "`v` as a float if it is a real number (a bool is not); a TypeError naming `what` otherwise."
+    if not isinstance(v, (int, float, np.integer, np.floating)) or isinstance(v, bool):
+        raise TypeError(f"{what} must be a number, received {_got(v)}")
+    return float(v)
+
+def _positive(v, what):
+    "`v` as a float if it is a positive finite number; a TypeError or a ValueError naming `what` otherwise."
+    if not 0 < _real(v, what) < np.inf: raise ValueError(f"{what} must be a positive number, received {v!r}")
+    return float(v)
+
+def _bool(v, what):
+    "`v` if it is True or False; a TypeError naming `what` otherwise."
+    if not isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{what} must be True or False, received {_got(v)}")
+    return bool(v)
+
+def _check_padding(padding, what):
+    "`padding` if it is 'valid' or 'same'; a TypeError or a ValueError naming `what` otherwise."
+    if not isinstance(padding, str):
+        raise TypeError(f"{what}: padding must be one of {PADDINGS}, received {_got(padding)}")
+    if padding not in PADDINGS:
+        raise ValueError(f"{what}: padding must be one of {PADDINGS}, received {padding!r}")
+    return padding
+
+def _check_initializer(init, what):
+    "`init` if it names an initializer or is a callable; a TypeError or a ValueError naming `what` otherwise."
+    if not (callable(init) or isinstance(init, str)):
+        raise TypeError(f"{what} must be an initializer name or a callable, received {_got(init)}")
+    try: get_initializer(init)
+    except ValueError as e: raise ValueError(f"{what}: {e}") from None
+    return init
 
 # %% ../nbs/05_conv.ipynb #0c17f9c5
 def conv_output_shape(H, W, KH, KW, strides=(1, 1), padding='valid'):
@@ -315,18 +360,16 @@ def conv_algorithm(name:str): # 'direct' or 'im2col'
     finally: _ALGO['force'] = old
 
 # %% ../nbs/05_conv.ipynb #312a1fe8
-def conv2d_forward(x, # Input (N, H, W, C)
-                   w, # Kernel (KH, KW, C, F)
-                   b=None, # Bias (F,), or None
+def conv2d_forward(x, # Input (N, H, W, C), float32 or float64: the result's dtype
+                   w, # Kernel (KH, KW, C, F), cast to x's dtype
+                   b=None, # Bias (F,), cast to x's dtype; or None
                    strides=(1, 1), # int or (sh, sw)
                    padding='valid', # 'valid' or 'same'
                    cache=None): # A dict that keeps im2col's columns (and their buffer) for the backward pass
     "Convolution of x with w, plus b: out (N, OH, OW, F)."
-    strides = to_pair(strides, 'strides')
-    OH, OW, pt, _, pl, _ = _check_conv(x.shape, w, strides, padding)
-    x, w = np.ascontiguousarray(x), np.ascontiguousarray(w, dtype=x.dtype)
+    x, w, b, strides, (OH, OW, pt, pl) = _check_conv(x, w, b, strides, padding, cache, 'conv2d_forward')
     N, KH, KW, C, F = x.shape[0], *w.shape
-    b = np.zeros(F, x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
+    if b is None: b = np.zeros(F, x.dtype)
     out, T = np.empty((N, OH, OW, F), x.dtype), n_chunks(N)
     with single_threaded_blas():
         if use_direct(C, F, strides): direct_fwd_kernel(x, w, b, pt, pl, out, T)
@@ -338,25 +381,51 @@ def conv2d_forward(x, # Input (N, H, W, C)
     return out
 
 # %% ../nbs/05_conv.ipynb #312a1fe7
-def _check_conv(x_shape, w, strides, padding, what='conv2d'):
-    "Output shape and padding of a convolution, or a ValueError naming `what` and the shapes that disagree."
-    if len(x_shape) != 4:
-        raise ValueError(f"{what}: expected a 4-D input (N, H, W, C), received shape {tuple(x_shape)}")
-    if w.ndim != 4:
-        raise ValueError(f"{what}: expected a 4-D kernel (KH, KW, C, F), received shape {w.shape}")
-    N, H, W, C = x_shape
-    KH, KW, Cw, F = w.shape
+def _checked(a, what, name, axes=None, shape=None, dtype=None):
+    """`a` ready for a kernel: a float32 or float64 array (with `dtype`: any real array, cast to `dtype`),
+    with the axes `axes` names ('N, H, W, C') or exactly `shape`, no axis empty, C-contiguous. Else a
+    TypeError or a ValueError naming the function `what`, the argument `name`, the expected and the received
+    shape."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{what}: {name} must be a NumPy array, received {type(a).__name__}")
+    if a.dtype not in (np.float32, np.float64) and (dtype is None or a.dtype.kind not in 'iuf'):
+        kind = 'a float32 or float64 array' if dtype is None else 'an array of real numbers'
+        raise TypeError(f"{what}: {name} must be {kind}, received dtype {a.dtype}")
+    if axes is not None and a.ndim != axes.count(',') + 1:
+        raise ValueError(f"{what}: {name} must have shape ({axes}), received {a.shape}")
+    if shape is not None and a.shape != tuple(shape):
+        raise ValueError(f"{what}: {name} must have shape {tuple(shape)}, received {a.shape}")
+    if 0 in a.shape: raise ValueError(f"{what}: {name} must not be empty, received shape {a.shape}")
+    return np.ascontiguousarray(a, dtype=dtype or a.dtype)
+
+def _check_shape(shape, what, name):
+    "`shape` as a tuple of four positive ints (N, H, W, C); else a TypeError or a ValueError."
+    if not isinstance(shape, (tuple, list)) or not all(_is_int(s) for s in shape):
+        raise TypeError(f"{what}: {name} must be a tuple of 4 ints (N, H, W, C), received {shape!r}")
+    if len(shape) != 4 or min(shape) < 1:
+        raise ValueError(f"{what}: {name} must be 4 positive ints (N, H, W, C), received {tuple(shape)}")
+    return tuple(int(s) for s in shape)
+
+def _check_conv(x, w, b, strides, padding, cache, what):
+    "x, w and b checked (w and b cast to x's dtype), strides as a pair, and (OH, OW, pad_top, pad_left)."
+    x = _checked(x, what, 'x', 'N, H, W, C')
+    w = _checked(w, what, 'w', 'KH, KW, C, F', dtype=x.dtype)
+    (N, H, W, C), (KH, KW, Cw, F) = x.shape, w.shape
     if C != Cw: raise ValueError(f"{what}: input has {C} channels but the kernel {w.shape} expects {Cw}")
-    if padding not in PADDINGS:
-        raise ValueError(f"{what}: padding must be one of {PADDINGS}, received {padding!r}")
+    if b is not None: b = _checked(b, what, 'b', shape=(F,), dtype=x.dtype)
+    strides, padding = to_pair(strides, f"{what}: strides"), _check_padding(padding, what)
     if padding == 'valid' and (KH > H or KW > W):
         raise ValueError(f"{what}: kernel {KH}×{KW} is larger than the input {H}×{W} (padding 'valid')")
-    return conv_output_shape(H, W, KH, KW, strides, padding)
+    if cache is not None and not isinstance(cache, dict):
+        raise TypeError(f"{what}: cache must be a dict or None, received {type(cache).__name__}")
+    OH, OW, pt, _, pl, _ = conv_output_shape(H, W, KH, KW, strides, padding)
+    return x, w, b, strides, (OH, OW, pt, pl)
 
 def _cols_buffer(cache, shape, dtype):
     "im2col's buffer from `cache` if it fits, else a new one (kept in `cache` if there is one)."
     buf = (cache or {}).get('cols')
-    if buf is None or buf.shape != shape or buf.dtype != dtype:
+    fits = isinstance(buf, np.ndarray) and buf.shape == shape and buf.dtype == dtype
+    if not (fits and buf.flags.c_contiguous and buf.flags.writeable):
         buf = np.empty(shape, dtype)
         if cache is not None: cache['cols'], cache['valid'] = buf, False
     return buf
@@ -364,26 +433,24 @@ def _cols_buffer(cache, shape, dtype):
 def _cols_ready(cache, shape, dtype):
     "Whether `cache` holds the forward pass's im2col columns for this shape and dtype."
     c = cache or {}
-    return bool(c.get('valid')) and c['cols'].shape == shape and c['cols'].dtype == dtype
+    return c.get('valid') is True and c['cols'].shape == shape and c['cols'].dtype == dtype
 
 _BLOCK_ROWS = 384 # im2col rows per matrix product in the forward pass (see the Performance chapter)
 
 # %% ../nbs/05_conv.ipynb #0999d2b3
-def conv2d_backward(dout, # Upstream gradient (N, OH, OW, F)
-                    x, # The forward pass's input (N, H, W, C)
-                    w, # Kernel (KH, KW, C, F)
+def conv2d_backward(dout, # Upstream gradient (N, OH, OW, F), cast to x's dtype
+                    x, # The forward pass's input (N, H, W, C), float32 or float64
+                    w, # Kernel (KH, KW, C, F), cast to x's dtype
                     strides=(1, 1), padding='valid',
                     need_dx=True, # False: skip dx (a network's first layer)
                     need_dw=True, # False: skip dw (the transposed convolution's forward pass)
                     cache=None): # The dict given to conv2d_forward, if any
     "Gradients (dx, dw, db) of conv2d_forward; dx or dw is None when not needed."
-    strides = to_pair(strides, 'strides')
-    OH, OW, pt, _, pl, _ = _check_conv(x.shape, w, strides, padding, 'conv2d_backward')
+    what = 'conv2d_backward'
+    x, w, _, strides, (OH, OW, pt, pl) = _check_conv(x, w, None, strides, padding, cache, what)
     N, KH, KW, C, F = x.shape[0], *w.shape
-    if dout.shape != (N, OH, OW, F):
-        raise ValueError(f"conv2d_backward: dout must have shape {(N, OH, OW, F)}, received {dout.shape}")
-    x, w = np.ascontiguousarray(x), np.ascontiguousarray(w, dtype=x.dtype)
-    dout = np.ascontiguousarray(dout, dtype=x.dtype)
+    dout = _checked(dout, what, 'dout', shape=(N, OH, OW, F), dtype=x.dtype)
+    need_dx, need_dw = _bool(need_dx, f"{what}: need_dx"), _bool(need_dw, f"{what}: need_dw")
     T = n_chunks(N)
     dx = np.empty(x.shape, x.dtype) if need_dx else np.empty((0, 0, 0, 0), x.dtype)
     dws = np.zeros((T,) + w.shape, x.dtype) # one partial sum per chunk
@@ -392,8 +459,8 @@ def conv2d_backward(dout, # Upstream gradient (N, OH, OW, F)
         if use_direct(C, F, strides): direct_bwd_kernel(dout, x, w, pt, pl, dx, dws, dbs, need_dx, need_dw)
         else:
             shape = (N * OH * OW, KH * KW * C)
-            have = _cols_ready(cache, shape, x.dtype)
             cols = _cols_buffer(cache, shape, x.dtype)
+            have = _cols_ready(cache, shape, x.dtype)
             conv_im2col_bwd_kernel(dout, x, w, *strides, pt, pl, dx, dws, dbs, cols, have, need_dx, need_dw)
             if cache is not None and need_dx: cache['valid'] = False
     return (dx if need_dx else None), (dws.sum(0) if need_dw else None), dbs.sum(0).astype(x.dtype)
@@ -401,7 +468,11 @@ def conv2d_backward(dout, # Upstream gradient (N, OH, OW, F)
 # %% ../nbs/05_conv.ipynb #a06eb338
 def conv2d_backward_input(dout, w, input_shape, strides=(1, 1), padding='valid', cache=None):
     "Only dx of conv2d_backward, for an input of `input_shape`: a transposed convolution of dout."
-    x = np.empty(input_shape, dout.dtype)
+    what = 'conv2d_backward_input'
+    dout = _checked(dout, what, 'dout', 'N, OH, OW, F')
+    x = np.empty(_check_shape(input_shape, what, 'input_shape'), dout.dtype)
+    _, w, _, _, (OH, OW, _, _) = _check_conv(x, w, None, strides, padding, cache, what)
+    _checked(dout, what, 'dout', shape=(x.shape[0], OH, OW, w.shape[3]))
     return conv2d_backward(dout, x, w, strides, padding, need_dx=True, need_dw=False, cache=cache)[0]
 
 # %% ../nbs/05_conv.ipynb #0015cf41
@@ -418,15 +489,14 @@ class Conv2D(Layer):
                  use_bias:bool=True, # Add a bias per output channel
                  kernel_initializer='glorot_uniform', bias_initializer='zeros', **kwargs):
         name = kwargs.get('name') or snake_case(type(self).__name__) # for the messages below
-        if not isinstance(filters, (int, np.integer)) or filters < 1:
-            raise ValueError(f"Layer {name!r}: filters must be a positive int, received {filters!r}")
-        if padding not in PADDINGS:
-            raise ValueError(f"Layer {name!r}: padding must be one of {PADDINGS}, received {padding!r}")
-        self.filters, self.padding, self.use_bias = int(filters), padding, use_bias
+        self.filters = _positive_int(filters, f"Layer {name!r}: filters")
+        self.padding = _check_padding(padding, f"Layer {name!r}")
+        self.use_bias = _bool(use_bias, f"Layer {name!r}: use_bias")
         self.kernel_size = to_pair(kernel_size, f"Layer {name!r}: kernel_size")
         self.strides = to_pair(strides, f"Layer {name!r}: strides")
         self.activation = get_activation(activation)
-        self._inits = (kernel_initializer, bias_initializer)
+        self._inits = (_check_initializer(kernel_initializer, f"Layer {name!r}: kernel_initializer"),
+                       _check_initializer(bias_initializer, f"Layer {name!r}: bias_initializer"))
         self._cache, self._bufs = None, {} # _bufs: im2col buffers reused from step to step
         super().__init__(**kwargs)
 

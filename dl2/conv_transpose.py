@@ -10,7 +10,7 @@ import numpy as np
 from fastcore.basics import patch
 from .core import Layer, register_layer
 from .conv import (Conv2D, PADDINGS, to_pair, conv_output_shape, conv2d_forward, conv2d_backward,
-                      conv2d_backward_input)
+                      conv2d_backward_input, _checked, _check_padding, _bool)
 
 # %% auto #0
 __all__ = ['conv_transpose_output_shape', 'conv_transpose2d_naive', 'conv_transpose2d_forward', 'conv_transpose2d_backward',
@@ -41,35 +41,46 @@ def conv_transpose2d_naive(x, w, b, strides=(1, 1), padding='valid'):
     return canvas[:, pt:pt + OH, pl:pl + OW, :] + b
 
 # %% ../nbs/06_conv_transpose.ipynb #599ff4e6
-def conv_transpose2d_forward(x, # Input (N, H, W, C)
-                             w, # Kernel (KH, KW, F, C), as Keras stores it
-                             b=None, # Bias (F,), or None
+def conv_transpose2d_forward(x, # Input (N, H, W, C), float32 or float64: the result's dtype
+                             w, # Kernel (KH, KW, F, C), as Keras stores it; cast to x's dtype
+                             b=None, # Bias (F,), cast to x's dtype; or None
                              strides=(1, 1), # int or (sh, sw): the upsampling factor
                              padding='valid', # 'valid' or 'same'
                              cache=None): # A dict for im2col's buffer, shared with the backward pass
     "Transposed convolution of x with w, plus b: out (N, OH, OW, F)."
-    strides = to_pair(strides, 'strides')
-    if x.ndim != 4:
-        raise ValueError(f"conv_transpose2d: expected a 4-D input (N, H, W, C), received shape {x.shape}")
-    if w.ndim != 4 or w.shape[3] != x.shape[3]:
-        raise ValueError(f"conv_transpose2d: kernel {w.shape} does not match an input with {x.shape[3]} "
-                         f"channels (expected (KH, KW, F, {x.shape[3]}))")
-    N, H, W, _ = x.shape
-    KH, KW, F, _ = w.shape
-    OH, OW = conv_transpose_output_shape(H, W, KH, KW, strides, padding)
-    out = conv2d_backward_input(x, w, (N, OH, OW, F), strides, padding, cache)
+    what = 'conv_transpose2d_forward'
+    x, w, b, strides, (OH, OW) = _check_transpose(x, w, b, strides, padding, cache, what)
+    out = conv2d_backward_input(x, w, (x.shape[0], OH, OW, w.shape[2]), strides, padding, cache)
     if b is not None: out += b
     return out
 
+# %% ../nbs/06_conv_transpose.ipynb #89f63b98
+def _check_transpose(x, w, b, strides, padding, cache, what):
+    "x, w and b checked (w and b cast to x's dtype), strides as a pair, and the output's (OH, OW)."
+    x = _checked(x, what, 'x', 'N, H, W, C')
+    w = _checked(w, what, 'w', 'KH, KW, F, C', dtype=x.dtype)
+    (N, H, W, C), (KH, KW, F, Cw) = x.shape, w.shape
+    if Cw != C:
+        raise ValueError(f"{what}: kernel {w.shape} does not match an input with {C} channels "
+                         f"(expected (KH, KW, F, {C}))")
+    if b is not None: b = _checked(b, what, 'b', shape=(F,), dtype=x.dtype)
+    strides, padding = to_pair(strides, f"{what}: strides"), _check_padding(padding, what)
+    if cache is not None and not isinstance(cache, dict):
+        raise TypeError(f"{what}: cache must be a dict or None, received {type(cache).__name__}")
+    return x, w, b, strides, conv_transpose_output_shape(H, W, KH, KW, strides, padding)
+
 # %% ../nbs/06_conv_transpose.ipynb #7fb28ac3
-def conv_transpose2d_backward(dout, # Upstream gradient (N, OH, OW, F)
-                              x, # The forward pass's input (N, H, W, C)
-                              w, # Kernel (KH, KW, F, C)
+def conv_transpose2d_backward(dout, # Upstream gradient (N, OH, OW, F), cast to x's dtype
+                              x, # The forward pass's input (N, H, W, C), float32 or float64
+                              w, # Kernel (KH, KW, F, C), cast to x's dtype
                               strides=(1, 1), padding='valid',
                               need_dx=True, # False: skip dx (a network's first layer)
                               cache=None): # The dict given to the forward pass, if any
     "Gradients (dx, dw, db): dx is a convolution of dout, dw a convolution's kernel gradient."
-    strides = to_pair(strides, 'strides')
+    what = 'conv_transpose2d_backward'
+    x, w, _, strides, (OH, OW) = _check_transpose(x, w, None, strides, padding, cache, what)
+    dout = _checked(dout, what, 'dout', shape=(x.shape[0], OH, OW, w.shape[2]), dtype=x.dtype)
+    need_dx = _bool(need_dx, f"{what}: need_dx")
     dx = conv2d_forward(dout, w, None, strides, padding, cache) if need_dx else None
     dw = conv2d_backward(x, dout, w, strides, padding, need_dx=False, cache=cache)[1]
     return dx, dw, dout.sum(axis=(0, 1, 2))

@@ -8,8 +8,8 @@ Docs: https://dl2-book.github.io/dl2/sampling.html.md"""
 from __future__ import annotations
 import numpy as np
 from numba import njit, prange
-from .core import Layer, register_layer
-from .conv import to_pair, PADDINGS, conv_output_shape, n_chunks
+from .core import Layer, register_layer, snake_case
+from .conv import to_pair, conv_output_shape, n_chunks, _checked, _check_shape, _check_padding
 
 # %% auto #0
 __all__ = ['maxpool_fwd_kernel', 'maxpool_bwd_kernel', 'pool_sum_kernel', 'pool_scatter_kernel', 'MaxPool2D', 'AvgPool2D',
@@ -25,15 +25,12 @@ def pool_params(pool_size, # int or (PH, PW)
     "Validated ((PH, PW), (sh, sw), padding); strides=None means pool_size."
     pool_size = to_pair(pool_size, f"{what}: pool_size")
     strides = pool_size if strides is None else to_pair(strides, f"{what}: strides")
-    if padding not in PADDINGS:
-        raise ValueError(f"{what}: padding must be one of {PADDINGS}, received {padding!r}")
-    return pool_size, strides, padding
+    return pool_size, strides, _check_padding(padding, what)
 
-def _pool_setup(x, pool_size, strides, padding, what):
-    "Validate a pooling call; returns N, C and (PH, PW, sh, sw, pad_top, pad_left, OH, OW)."
+def _pool_setup(x_shape, pool_size, strides, padding, what):
+    "Validate pooling an input of `x_shape`; returns N, C and (PH, PW, sh, sw, pad_top, pad_left, OH, OW)."
     (PH, PW), (sh, sw), padding = pool_params(pool_size, strides, padding, what)
-    if x.ndim != 4: raise ValueError(f"{what}: expected a 4-D input (N, H, W, C), received shape {x.shape}")
-    N, H, W, C = x.shape
+    N, H, W, C = x_shape
     if padding == 'valid' and (PH > H or PW > W):
         raise ValueError(f"{what}: pool {PH}×{PW} is larger than the input {H}×{W} (padding 'valid')")
     OH, OW, pt, _, pl, _ = conv_output_shape(H, W, PH, PW, (sh, sw), padding)
@@ -106,21 +103,43 @@ def _maxpool_bwd_loops(dout, arg, dx, T):
 maxpool_fwd_kernel = njit(parallel=True, cache=True)(_maxpool_fwd_loops)
 maxpool_bwd_kernel = njit(parallel=True, cache=True)(_maxpool_bwd_loops)
 
-def maxpool2d_forward(x, pool_size=(2, 2), strides=None, padding='valid'):
+def maxpool2d_forward(x, # Input (N, H, W, C), float32 or float64
+                      pool_size=(2, 2), strides=None, padding='valid'):
     "Max pooling of x (N, H, W, C): returns (out, argmax) for the backward pass."
-    N, C, (PH, PW, sh, sw, pt, pl, OH, OW) = _pool_setup(x, pool_size, strides, padding, 'maxpool2d')
+    what = 'maxpool2d_forward'
+    x = _checked(x, what, 'x', 'N, H, W, C')
+    N, C, (PH, PW, sh, sw, pt, pl, OH, OW) = _pool_setup(x.shape, pool_size, strides, padding, what)
     out, arg = np.empty((N, OH, OW, C), x.dtype), np.empty((N, OH, OW, C), np.int32)
-    maxpool_fwd_kernel(np.ascontiguousarray(x), PH, PW, sh, sw, pt, pl, out, arg, n_chunks(N))
+    maxpool_fwd_kernel(x, PH, PW, sh, sw, pt, pl, out, arg, n_chunks(N))
     return out, arg
 
-def maxpool2d_backward(dout, arg, x_shape):
+def maxpool2d_backward(dout, # Upstream gradient (N, OH, OW, C), float32 or float64
+                       arg, # The arg-max maxpool2d_forward returned, (N, OH, OW, C)
+                       x_shape): # The forward pass's input shape (N, H, W, C)
     "Gradient of max pooling: dout routed to the recorded arg-max positions."
-    if dout.shape != arg.shape:
-        raise ValueError(f"maxpool2d_backward: dout {dout.shape} does not match the forward output "
-                         f"{arg.shape}")
+    dout, arg, x_shape = _check_maxpool_backward(dout, arg, x_shape)
     dx = np.empty(x_shape, dout.dtype)
-    maxpool_bwd_kernel(np.ascontiguousarray(dout), arg, dx, n_chunks(x_shape[0]))
+    maxpool_bwd_kernel(dout, arg, dx, n_chunks(x_shape[0]))
     return dx
+
+# %% ../nbs/07_sampling.ipynb #a3d001ee
+def _check_maxpool_backward(dout, arg, x_shape, what='maxpool2d_backward'):
+    "dout and arg ready for the kernel, x_shape as a tuple; or a TypeError or a ValueError naming `what`."
+    N, H, W, C = x_shape = _check_shape(x_shape, what, 'x_shape')
+    dout = _checked(dout, what, 'dout', 'N, OH, OW, C')
+    if dout.shape[0] != N or dout.shape[3] != C or dout.shape[1] > H or dout.shape[2] > W:
+        raise ValueError(f"{what}: dout {dout.shape} cannot be the output of pooling an input of shape "
+                         f"{x_shape}")
+    if not isinstance(arg, np.ndarray) or arg.dtype.kind not in 'iu':
+        got = f"dtype {arg.dtype}" if isinstance(arg, np.ndarray) else type(arg).__name__
+        raise TypeError(f"{what}: arg must be an integer array (maxpool2d_forward's arg-max), received {got}")
+    if arg.shape != dout.shape:
+        raise ValueError(f"{what}: arg must have dout's shape {dout.shape}, received {arg.shape}")
+    lo, hi = int(arg.min()), int(arg.max())
+    if lo < 0 or hi >= H * W:
+        raise ValueError(f"{what}: arg holds pixel offsets h*W + v in [0, {H * W}), received values in "
+                         f"[{lo}, {hi}]")
+    return dout, np.ascontiguousarray(arg, np.int32 if H * W < 2**31 else np.int64), x_shape
 
 # %% ../nbs/07_sampling.ipynb #60e40b59
 def _pool_sum_loops(x, PH, PW, sh, sw, pt, pl, out, scale_by_count, T):
@@ -162,38 +181,50 @@ def _pool_scatter_loops(dout, PH, PW, sh, sw, pt, pl, dx, scale_by_count, T):
 pool_sum_kernel = njit(parallel=True, cache=True)(_pool_sum_loops)
 pool_scatter_kernel = njit(parallel=True, cache=True)(_pool_scatter_loops)
 
-def avgpool2d_forward(x, pool_size=(2, 2), strides=None, padding='valid'):
+def avgpool2d_forward(x, # Input (N, H, W, C), float32 or float64
+                      pool_size=(2, 2), strides=None, padding='valid'):
     "Average pooling of x (N, H, W, C); at 'same' borders the mean is over the pixels inside the image."
-    N, C, (PH, PW, sh, sw, pt, pl, OH, OW) = _pool_setup(x, pool_size, strides, padding, 'avgpool2d')
+    what = 'avgpool2d_forward'
+    x = _checked(x, what, 'x', 'N, H, W, C')
+    N, C, (PH, PW, sh, sw, pt, pl, OH, OW) = _pool_setup(x.shape, pool_size, strides, padding, what)
     out = np.empty((N, OH, OW, C), x.dtype)
-    pool_sum_kernel(np.ascontiguousarray(x), PH, PW, sh, sw, pt, pl, out, True, n_chunks(N))
+    pool_sum_kernel(x, PH, PW, sh, sw, pt, pl, out, True, n_chunks(N))
     return out
 
-def avgpool2d_backward(dout, x_shape, pool_size=(2, 2), strides=None, padding='valid'):
+def avgpool2d_backward(dout, # Upstream gradient (N, OH, OW, C), float32 or float64
+                       x_shape, # The forward pass's input shape (N, H, W, C)
+                       pool_size=(2, 2), strides=None, padding='valid'):
     "Gradient of average pooling: dout / count scattered over each window (upsampling when windows tile)."
-    (PH, PW), (sh, sw), padding = pool_params(pool_size, strides, padding, 'avgpool2d')
-    _, _, pt, _, pl, _ = conv_output_shape(x_shape[1], x_shape[2], PH, PW, (sh, sw), padding)
+    what = 'avgpool2d_backward'
+    x_shape = _check_shape(x_shape, what, 'x_shape')
+    N, C, (PH, PW, sh, sw, pt, pl, OH, OW) = _pool_setup(x_shape, pool_size, strides, padding, what)
+    dout = _checked(dout, what, 'dout', shape=(N, OH, OW, C))
     dx = np.empty(x_shape, dout.dtype)
-    pool_scatter_kernel(np.ascontiguousarray(dout), PH, PW, sh, sw, pt, pl, dx, True, n_chunks(x_shape[0]))
+    pool_scatter_kernel(dout, PH, PW, sh, sw, pt, pl, dx, True, n_chunks(N))
     return dx
 
 # %% ../nbs/07_sampling.ipynb #60a4bb38
-def upsample2d_forward(x, size=(2, 2)):
+def upsample2d_forward(x, # Input (N, H, W, C), float32 or float64
+                       size=(2, 2)): # int or (sh, sw)
     "Nearest-neighbour upsampling: each pixel becomes a size[0]×size[1] block (the scatter kernel, unscaled)."
-    sh, sw = to_pair(size, 'upsample2d: size')
-    if x.ndim != 4:
-        raise ValueError(f"upsample2d: expected a 4-D input (N, H, W, C), received shape {x.shape}")
+    sh, sw = to_pair(size, 'upsample2d_forward: size')
+    x = _checked(x, 'upsample2d_forward', 'x', 'N, H, W, C')
     N, H, W, C = x.shape
     out = np.empty((N, H * sh, W * sw, C), x.dtype)
-    pool_scatter_kernel(np.ascontiguousarray(x), sh, sw, sh, sw, 0, 0, out, False, n_chunks(N))
+    pool_scatter_kernel(x, sh, sw, sh, sw, 0, 0, out, False, n_chunks(N))
     return out
 
-def upsample2d_backward(dout, size=(2, 2)):
+def upsample2d_backward(dout, # Upstream gradient (N, H·sh, W·sw, C), float32 or float64
+                        size=(2, 2)): # int or (sh, sw)
     "Gradient of upsampling: sum pooling of dout over each block (the window-sum kernel, unscaled)."
-    sh, sw = to_pair(size, 'upsample2d: size')
+    sh, sw = to_pair(size, 'upsample2d_backward: size')
+    dout = _checked(dout, 'upsample2d_backward', 'dout', 'N, OH, OW, C')
     N, OH, OW, C = dout.shape
+    if OH % sh or OW % sw:
+        raise ValueError(f"upsample2d_backward: dout {dout.shape} is not an upsampling by {(sh, sw)}: "
+                         f"its height and width must be multiples of {(sh, sw)}")
     dx = np.empty((N, OH // sh, OW // sw, C), dout.dtype)
-    pool_sum_kernel(np.ascontiguousarray(dout), sh, sw, sh, sw, 0, 0, dx, False, n_chunks(N))
+    pool_sum_kernel(dout, sh, sw, sh, sw, 0, 0, dx, False, n_chunks(N))
     return dx
 
 # %% ../nbs/07_sampling.ipynb #e9e3cd7c
@@ -203,7 +234,7 @@ class _Pool2D(Layer):
                  strides=None, # int or pair; None means pool_size
                  padding:str='valid', # 'valid' or 'same'
                  **kwargs):
-        name = kwargs.get('name') or type(self).__name__
+        name = kwargs.get('name') or snake_case(type(self).__name__)
         pp = pool_params(pool_size, strides, padding, f"Layer {name!r}")
         self.pool_size, self.strides, self.padding = pp
         self._cache = None
@@ -258,9 +289,10 @@ class UpSampling2D(Layer):
                  interpolation:str='nearest', # the only one dl2 implements
                  **kwargs):
         name = kwargs.get('name') or 'up_sampling2d'
-        if interpolation != 'nearest':
-            raise ValueError(f"Layer {name!r}: interpolation must be 'nearest' (the only one dl2 "
-                             f"implements), received {interpolation!r}")
+        if not isinstance(interpolation, str) or interpolation != 'nearest':
+            err = ValueError if isinstance(interpolation, str) else TypeError
+            raise err(f"Layer {name!r}: interpolation must be 'nearest' (the only one dl2 implements), "
+                      f"received {interpolation!r}")
         self.size, self.interpolation = to_pair(size, f"Layer {name!r}: size"), interpolation
         self._cache = None
         super().__init__(**kwargs)

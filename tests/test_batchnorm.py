@@ -80,5 +80,82 @@ def test_bad_input():
     with pytest.raises(ValueError, match=r"Layer 'batch_normalization': expected input shape \(None, 3\), received \(4, 5\)"): bn(np.zeros((4, 5)))
     with pytest.raises(ValueError, match="only the last axis"): BatchNormalization(axis=1)(np.zeros((2, 3, 4)))
     with pytest.raises(ValueError, match="momentum must be in"): BatchNormalization(momentum=1.5)
-    with pytest.raises(ValueError, match=r"rate must be in \[0, 1\)"): Dropout(-0.1)
+    with pytest.raises(ValueError, match=r"rate must be in \[0, 1\]"): Dropout(-0.1)
     with pytest.raises(ValueError, match="backward called before a forward pass"): Dropout(0.5).backward(np.zeros(3))
+
+@pytest.mark.parametrize('offset', [1e3, 1e4, -1e4])
+@pytest.mark.parametrize('shape', [(4096, 4), (16, 8, 8, 3)])
+def test_float32_statistics_on_offset_data(offset, shape):
+    "Data far from zero (mean 1000 or 1e4, std 1): E[x²] − μ² would cancel; the shifted sums keep float32 at its rounding."
+    rng = np.random.default_rng(6)
+    x = (offset + rng.standard_normal(shape)).astype(np.float32)
+    d = rng.standard_normal(shape).astype(np.float32)
+    g, b = (1 + rng.random(shape[-1])).astype(np.float32), rng.standard_normal(shape[-1]).astype(np.float32)
+    x64, g64, b64 = x.astype(np.float64), g.astype(np.float64), b.astype(np.float64)
+    ref, (_, var64, inv64, _, _) = batchnorm_naive(x64, g64, b64)
+    out, mu, var, inv = batchnorm_forward(x, g, b)
+    assert rel_error(out, ref) < 1e-6 and rel_error(var, var64) < 1e-10
+    assert rel_error(mu, x64.reshape(-1, shape[-1]).mean(0)) < 1e-14
+    dx, dg, db = batchnorm_backward(d, x, g, mu, inv)
+    want = batchnorm_backward_closed(d.astype(np.float64), batchnorm_naive(x64, g64, b64)[1])
+    for got, exp in zip((dx, dg, db), want): assert rel_error(got, exp) < 1e-6
+    np.testing.assert_allclose(dl2.batchnorm.batchnorm_inference(x, g, b, mu, var), out, rtol=1e-6, atol=1e-5)
+
+def test_one_pass_formula_would_fail_on_offset_data():
+    "The check above can fail: the textbook float32 formula E[x²] − μ² is off by more than 10% on the same data."
+    x = (1e3 + np.random.default_rng(6).standard_normal((4096, 4))).astype(np.float32)
+    naive = (x * x).mean(0) - x.mean(0) ** 2
+    assert rel_error(naive, x.astype(np.float64).var(0)) > 0.1
+
+@pytest.mark.parametrize('offset', [0.0, 1e3, 1e4])
+def test_against_pytorch_batch_norm(offset):
+    "dl2's float32 output is at least as close to float64 as PyTorch's float32 batch_norm (skipped without torch)."
+    torch = pytest.importorskip('torch')
+    x = (offset + np.random.default_rng(7).standard_normal((64, 16, 16, 8))).astype(np.float32)
+    ref = batchnorm_naive(x.astype(np.float64), np.ones(8), np.zeros(8))[0]
+    ours = batchnorm_forward(x, np.ones(8, np.float32), np.zeros(8, np.float32))[0]
+    tx = torch.from_numpy(x).permute(0, 3, 1, 2)
+    theirs = torch.nn.functional.batch_norm(tx, None, None, training=True, eps=1e-3).permute(0, 2, 3, 1).numpy()
+    assert rel_error(ours, ref) <= max(rel_error(theirs, ref), 1e-7)
+
+LAYER_ARGS = [  # (constructor call, exception, text the message must hold): refused where the value is given
+    (lambda: dl2.BatchNormalization(momentum=1.5), ValueError, "Layer 'batch_normalization': momentum must be in [0, 1), received 1.5"),
+    (lambda: dl2.BatchNormalization(momentum=-0.1), ValueError, "momentum must be in [0, 1)"),
+    (lambda: dl2.BatchNormalization(momentum=float('nan')), ValueError, "momentum must be in [0, 1)"),
+    (lambda: dl2.BatchNormalization(momentum='0.9'), TypeError, "momentum must be a number, received '0.9' (str)"),
+    (lambda: dl2.BatchNormalization(epsilon=0), ValueError, "Layer 'batch_normalization': epsilon must be a positive number, received 0"),
+    (lambda: dl2.BatchNormalization(epsilon=float('inf')), ValueError, "epsilon must be a positive number"),
+    (lambda: dl2.BatchNormalization(epsilon=None), TypeError, "epsilon must be a number, received None"),
+    (lambda: dl2.BatchNormalization(axis=1.0), TypeError, "axis must be an int, received 1.0"),
+    (lambda: dl2.BatchNormalization(center='no'), TypeError, "center must be True or False, received 'no' (str)"),
+    (lambda: dl2.BatchNormalization(scale=None), TypeError, "scale must be True or False, received None"),
+    (lambda: dl2.Dropout(1.5), ValueError, "Layer 'dropout': rate must be in [0, 1], received 1.5"),
+    (lambda: dl2.Dropout(-0.1), ValueError, "rate must be in [0, 1], received -0.1"),
+    (lambda: dl2.Dropout(float('nan')), ValueError, "rate must be in [0, 1]"),
+    (lambda: dl2.Dropout('0.5'), TypeError, "Layer 'dropout': rate must be a number, received '0.5' (str)"),
+    (lambda: dl2.Dropout(True), TypeError, "rate must be a number, received True (bool)"),
+    (lambda: dl2.Dropout(0.5, seed=-1), ValueError, "seed must be a non-negative int or None, received -1"),
+    (lambda: dl2.Dropout(0.5, seed='1'), TypeError, "seed must be a non-negative int or None, received '1'"),
+]
+
+@pytest.mark.parametrize('make, exc, message', LAYER_ARGS, ids=[str(i) for i in range(len(LAYER_ARGS))])
+def test_layer_arguments_refused_where_given(make, exc, message):
+    with pytest.raises(exc) as e: make()
+    assert message in str(e.value), f"expected {message!r} in: {e.value}"
+
+def test_layer_arguments_keras_accepts():
+    "Dropout's rate 1 (Keras allows [0, 1]: everything is dropped, the gradient too); momentum 0, epsilon 1."
+    x = np.ones((4, 5), np.float32)
+    d = Dropout(1.0)
+    np.testing.assert_array_equal(d(x, training=True), 0)
+    np.testing.assert_array_equal(d.backward(np.ones_like(x)), 0)
+    np.testing.assert_array_equal(d(x), x)
+    np.testing.assert_array_equal(Dropout(0)(x, training=True), x)
+    bn = BatchNormalization(momentum=0, epsilon=1)
+    assert bn.momentum == 0.0 and bn.epsilon == 1.0
+
+def test_empty_batch_leaves_the_moving_statistics_alone():
+    bn = BatchNormalization(); bn(np.ones((4, 3), np.float32), training=True)
+    before = bn.get_weights()
+    with pytest.raises(ValueError, match="batchnorm_forward: x must not be empty"): bn(np.ones((0, 3), np.float32), training=True)
+    for w, b in zip(bn.get_weights(), before): np.testing.assert_array_equal(w, b)

@@ -187,3 +187,49 @@ def test_pooling_against_pytorch(case):
     np.testing.assert_allclose(maxpool2d_forward(x, ps, st, p)[0], F_.max_pool2d(tx, ps, st).permute(0, 2, 3, 1).numpy())
     np.testing.assert_allclose(avgpool2d_forward(x, ps, st, p), F_.avg_pool2d(tx, ps, st).permute(0, 2, 3, 1).numpy(), rtol=1e-12)
     np.testing.assert_allclose(upsample2d_forward(x, (2, 3)), F_.interpolate(tx, scale_factor=(2, 3), mode='nearest').permute(0, 2, 3, 1).numpy())
+
+LAYER_ARGS = [  # (constructor call, exception, text the message must hold): refused where the value is given
+    (lambda: dl2.Conv2D('8', 3), TypeError, "Layer 'conv2d': filters must be a positive int, received '8' (str)"),
+    (lambda: dl2.Conv2D(8.0, 3), TypeError, "filters must be a positive int, received 8.0 (float)"),
+    (lambda: dl2.Conv2D(True, 3), TypeError, "filters must be a positive int, received True (bool)"),
+    (lambda: dl2.Conv2D(-2, 3), ValueError, "filters must be a positive int, received -2"),
+    (lambda: dl2.Conv2D(8, 2.5), TypeError, "Layer 'conv2d': kernel_size must be an int or a pair of ints, received 2.5"),
+    (lambda: dl2.Conv2D(8, 2.0), TypeError, "kernel_size must be an int or a pair of ints, received 2.0 (float)"),
+    (lambda: dl2.Conv2D(8, float('inf')), TypeError, "kernel_size must be an int or a pair of ints, received inf"),
+    (lambda: dl2.Conv2D(8, '3'), TypeError, "kernel_size must be an int or a pair of ints, received '3' (str)"),
+    (lambda: dl2.Conv2D(8, '33'), TypeError, "kernel_size must be an int or a pair of ints"),
+    (lambda: dl2.Conv2D(8, (3, True)), TypeError, "kernel_size must be an int or a pair of ints"),
+    (lambda: dl2.Conv2D(8, None), TypeError, "kernel_size must be an int or a pair of ints, received None"),
+    (lambda: dl2.Conv2D(8, (3, 3, 3)), ValueError, "kernel_size must be a positive int or a pair of positive ints"),
+    (lambda: dl2.Conv2D(8, 0), ValueError, "kernel_size must be a positive int or a pair of positive ints, received 0"),
+    (lambda: dl2.Conv2D(8, 3, strides=(2, 0)), ValueError, "Layer 'conv2d': strides must be a positive int"),
+    (lambda: dl2.Conv2D(8, 3, strides=1.5), TypeError, "strides must be an int or a pair of ints"),
+    (lambda: dl2.Conv2D(8, 3, padding=None), TypeError, "Layer 'conv2d': padding must be one of ('valid', 'same'), received None"),
+    (lambda: dl2.Conv2D(8, 3, use_bias=1), TypeError, "use_bias must be True or False, received 1 (int)"),
+    (lambda: dl2.Conv2D(8, 3, kernel_initializer=3), TypeError, "kernel_initializer must be an initializer name or a callable"),
+    (lambda: dl2.Conv2D(8, 3, bias_initializer='one'), ValueError, "bias_initializer: Unknown initializer 'one'"),
+    (lambda: dl2.Conv2D(8, 3, activation='swish'), ValueError, "Unknown activation 'swish'"),
+    (lambda: dl2.Conv2DTranspose(8, 2.0), TypeError, "Layer 'conv2d_transpose': kernel_size must be an int or a pair"),
+    (lambda: dl2.Conv2DTranspose(0, 2), ValueError, "Layer 'conv2d_transpose': filters must be a positive int, received 0"),
+    (lambda: dl2.Conv2DTranspose(4, 2, strides='2'), TypeError, "Layer 'conv2d_transpose': strides must be an int or a pair"),
+    (lambda: dl2.MaxPooling2D(pool_size=0), ValueError, "Layer 'max_pooling2d': pool_size must be a positive int"),
+    (lambda: dl2.MaxPooling2D(2.0), TypeError, "Layer 'max_pooling2d': pool_size must be an int or a pair of ints, received 2.0"),
+    (lambda: dl2.MaxPooling2D(2, strides=0), ValueError, "Layer 'max_pooling2d': strides must be a positive int"),
+    (lambda: dl2.AveragePooling2D((2, 2, 2)), ValueError, "Layer 'average_pooling2d': pool_size must be a positive int or a pair"),
+    (lambda: dl2.AveragePooling2D(2, padding=0), TypeError, "Layer 'average_pooling2d': padding must be one of"),
+    (lambda: dl2.UpSampling2D(0), ValueError, "Layer 'up_sampling2d': size must be a positive int"),
+    (lambda: dl2.UpSampling2D(size=(2, 2.0)), TypeError, "Layer 'up_sampling2d': size must be an int or a pair of ints"),
+    (lambda: dl2.UpSampling2D(interpolation=None), TypeError, "interpolation must be 'nearest'"),
+    (lambda: dl2.UpSampling2D(interpolation='bilinear'), ValueError, "interpolation must be 'nearest'"),
+    (lambda: dl2.Conv2D(8, 3, name='c1', strides=0), ValueError, "Layer 'c1': strides must be"),
+]
+
+@pytest.mark.parametrize('make, exc, message', LAYER_ARGS, ids=[str(i) for i in range(len(LAYER_ARGS))])
+def test_layer_arguments_refused_where_given(make, exc, message):
+    with pytest.raises(exc) as e: make()
+    assert message in str(e.value), f"expected {message!r} in: {e.value}"
+
+def test_layer_arguments_keras_accepts():
+    "Pairs as tuples, lists and NumPy ints."
+    assert dl2.Conv2D(np.int64(4), [3, np.int32(2)], strides=(1, 2)).kernel_size == (3, 2)
+    assert dl2.MaxPooling2D((2, 3), strides=[1, 1]).strides == (1, 1)
