@@ -21,8 +21,8 @@ from .model import (Input, Sequential, load_model, clone_model, models, metrics,
 from .conv import Conv2D, conv2d_forward, conv2d_backward
 from .conv_transpose import Conv2DTranspose, conv_transpose2d_forward, conv_transpose2d_backward
 from .sampling import (MaxPooling2D, AveragePooling2D, MaxPool2D, AvgPool2D, UpSampling2D,
-                       GlobalAveragePooling2D, maxpool2d_forward, maxpool2d_backward, avgpool2d_forward,
-                       avgpool2d_backward, upsample2d_forward, upsample2d_backward)
+                       GlobalAveragePooling2D, GlobalMaxPooling2D, maxpool2d_forward, maxpool2d_backward,
+                       avgpool2d_forward, avgpool2d_backward, upsample2d_forward, upsample2d_backward)
 from .batchnorm import BatchNormalization, Dropout, batchnorm_forward, batchnorm_backward
 from .data import load_mnist, load_cifar10, to_categorical, batches
 from .lenet import LeNet5, RandomFlip, RandomTranslation

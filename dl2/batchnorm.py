@@ -215,10 +215,10 @@ def _gb(self:BatchNormalization):
 
 @patch
 def forward(self:BatchNormalization, x, training=False):
-    "Batch statistics in training (and update the moving ones); the moving statistics in inference."
+    "Batch statistics in training (and update the moving ones); the moving ones in inference or when frozen."
     gamma, beta = self._gb()
-    if not training:
-        self._cache = None
+    if not (training and self.trainable):  # a frozen layer runs in inference mode, as in Keras 3
+        self._cache = (None, x.shape) if training else None
         return batchnorm_inference(x, gamma, beta, self.moving_mean, self.moving_variance, self.epsilon)
     out, mu, var, inv = batchnorm_forward(x, gamma, beta, self.epsilon)
     m = self.momentum
@@ -231,7 +231,12 @@ def forward(self:BatchNormalization, x, training=False):
 @patch
 def backward(self:BatchNormalization, dout):
     "dx from the closed form; grads = [dgamma, dbeta] for the parameters the layer learns."
-    dout = self._check_dout(dout, lambda: self._cache[0].shape)
+    frozen = self._cache is not None and self._cache[0] is None
+    dout = self._check_dout(dout, lambda: self._cache[1] if frozen else self._cache[0].shape)
+    if frozen:  # y = (x - moving_mean) * gamma * inv + beta, the statistics constant: dx = dout * gamma * inv
+        self.grads = []
+        inv = 1.0 / np.sqrt(self.moving_variance.astype(np.float64) + self.epsilon)
+        return dout * (self._gb()[0] * inv).astype(dout.dtype)
     x, mu, inv = self._cache
     dx, dgamma, dbeta = batchnorm_backward(dout, x, self._gb()[0], mu, inv)
     self.grads = ([dgamma] if self.scale else []) + ([dbeta] if self.center else [])

@@ -15,7 +15,7 @@ from .conv import to_pair, conv_output_shape, n_chunks, _checked, _check_shape, 
 __all__ = ['maxpool_fwd_kernel', 'maxpool_bwd_kernel', 'pool_sum_kernel', 'pool_scatter_kernel', 'MaxPool2D', 'AvgPool2D',
            'pool_params', 'maxpool_naive', 'maxpool_backward_naive', 'maxpool2d_forward', 'maxpool2d_backward',
            'avgpool2d_forward', 'avgpool2d_backward', 'upsample2d_forward', 'upsample2d_backward', 'MaxPooling2D',
-           'AveragePooling2D', 'UpSampling2D', 'GlobalAveragePooling2D']
+           'AveragePooling2D', 'UpSampling2D', 'GlobalAveragePooling2D', 'GlobalMaxPooling2D']
 
 # %% ../nbs/07_sampling.ipynb #bc585904
 def pool_params(pool_size, # int or (PH, PW)
@@ -323,3 +323,22 @@ class GlobalAveragePooling2D(Layer):
         self.grads = []
         N, H, W, C = self._cache
         return np.broadcast_to((dout / (H * W))[:, None, None, :], self._cache).copy()
+
+# %% ../nbs/07_sampling.ipynb #ab5f82d5
+@register_layer
+class GlobalMaxPooling2D(Layer):
+    "Max over the H and W axes: (N, H, W, C) -> (N, C); the gradient goes to the first maximum."
+    input_ndim = 4
+    def compute_output_shape(self, s): return (s[0], s[3])
+    def forward(self, x, training=False):
+        flat = x.reshape(len(x), -1, x.shape[3])
+        arg = flat.argmax(axis=1)  # (N, C): the pixel of each maximum
+        self._cache = (x.shape, arg) if training else None
+        return np.take_along_axis(flat, arg[:, None, :], axis=1)[:, 0, :]
+    def backward(self, dout):
+        dout = self._check_dout(dout, lambda: (self._cache[0][0], self._cache[0][3]))
+        self.grads = []
+        shape, arg = self._cache
+        dx = np.zeros((shape[0], shape[1] * shape[2], shape[3]), dout.dtype)
+        np.put_along_axis(dx, arg[:, None, :], dout[:, None, :], axis=1)
+        return dx.reshape(shape)

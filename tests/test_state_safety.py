@@ -456,3 +456,24 @@ def test_from_config_and_clone_model():
     assert (d.units, d.name, d.built) == (10, m.layers[1].name, False)
     assert dl2.models.clone_model is dl2.clone_model and dl2.models.load_model is dl2.load_model
     with pytest.raises(TypeError, match="expected a Sequential"): dl2.clone_model(m.layers[0])
+
+def test_a_frozen_batch_norm_runs_in_inference_mode_during_fit():
+    dl2.set_seed(0)
+    m = dl2.Sequential([dl2.Input((64,)), dl2.Dense(16), dl2.BatchNormalization(), dl2.ReLU(), dl2.Dense(10)])
+    m.compile('adam', dl2.SparseCategoricalCrossentropy(from_logits=True))
+    m.fit(X, Y, epochs=1, verbose=0)
+    bn = m.layers[1]
+    bn.trainable = False
+    stats = [w.copy() for w in bn.weights]
+    out = m.layers[1](m.layers[0](X[:8]), training=True)
+    np.testing.assert_allclose(out, bn(m.layers[0](X[:8]), training=False), rtol=1e-6)
+    h = m.fit(X, Y, epochs=2, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(stats, bn.weights)) and h.history['loss'][1] < h.history['loss'][0]
+
+def test_global_max_pooling():
+    x = np.random.default_rng(0).standard_normal((3, 4, 5, 2))
+    with dl2.using_floatx('float64'):
+        layer = dl2.GlobalMaxPooling2D()
+        np.testing.assert_array_equal(layer(x), x.max(axis=(1, 2)))
+        dl2.check_layer(layer, x)
+        assert dl2.GlobalMaxPooling2D.from_config(layer.get_config()).name == layer.name
