@@ -10,7 +10,7 @@ import numpy as np
 from numba import njit, prange
 from fastcore.basics import patch
 from .core import Layer, register_layer, get_rng, shape_str, n_chunks
-from .conv import _checked, _is_int, _real, _positive, _bool
+from .core import is_int, check_int, check_number, check_positive_number, check_bool, check_array
 
 # %% auto #0
 __all__ = ['bn_sums_kernel', 'bn_apply_kernel', 'bn_bwd_sums_kernel', 'bn_dx_kernel', 'batchnorm_naive',
@@ -103,7 +103,7 @@ def batchnorm_forward(x, # Input (..., F), float32 or float64: the result's dtyp
                       eps=1e-3): # Added to the variance, > 0
     "Training-mode batch norm over all axes but the last: (out, mu, var, inv), var the biased batch variance."
     x2, (gamma, beta) = _bn_check('batchnorm_forward', x, gamma=gamma, beta=beta)
-    eps = _positive(eps, 'batchnorm_forward: eps')
+    eps = check_positive_number(eps, 'batchnorm_forward: eps')
     M, F = x2.shape
     T = n_chunks(M)
     k = x2[0].astype(np.float64) # the shift: the first row
@@ -125,7 +125,7 @@ def batchnorm_inference(x, # Input (..., F), float32 or float64: the result's dt
     what = 'batchnorm_inference'
     x2, (gamma, beta, mean, var) = _bn_check(what, x, gamma=gamma, beta=beta, moving_mean=moving_mean,
                                              moving_var=moving_var)
-    eps = _positive(eps, f"{what}: eps")
+    eps = check_positive_number(eps, f"{what}: eps")
     if (var < 0).any(): raise ValueError(f"{what}: moving_var must not be negative, received {var.min()}")
     inv = 1.0 / np.sqrt(var + eps)
     y2 = np.empty_like(x2)
@@ -139,7 +139,7 @@ def batchnorm_backward(dout, # Upstream gradient, x's shape, cast to x's dtype
                        mu, inv): # The statistics batchnorm_forward returned (F,)
     "Closed-form gradients (dx, dgamma, dbeta) of training-mode batch norm."
     x2, (gamma, mu, inv) = _bn_check('batchnorm_backward', x, gamma=gamma, mu=mu, inv=inv)
-    d2 = _checked(dout, 'batchnorm_backward', 'dout', shape=x.shape, dtype=x2.dtype).reshape(x2.shape)
+    d2 = check_array(dout, 'batchnorm_backward: dout', shape=x.shape, dtype=x2.dtype).reshape(x2.shape)
     M, F = x2.shape
     T = n_chunks(M)
     sums = np.zeros((T, 2, F))
@@ -157,10 +157,10 @@ def batchnorm_backward(dout, # Upstream gradient, x's shape, cast to x's dtype
 def _bn_check(what, x, **vectors):
     """x (float32 or float64, (..., F), no axis empty) as (M, F) rows, and each of `vectors` checked to be
     (F,): gamma and beta cast to x's dtype, the statistics to float64. Else a TypeError or a ValueError."""
-    x = _checked(x, what, 'x')
+    x = check_array(x, f"{what}: x")
     if x.ndim < 2: raise ValueError(f"{what}: x must have shape (..., F), at least 2-D, received {x.shape}")
     F = x.shape[-1]
-    vs = [_checked(v, what, n, shape=(F,), dtype=x.dtype if n in ('gamma', 'beta') else np.float64)
+    vs = [check_array(v, f"{what}: {n}", shape=(F,), dtype=x.dtype if n in ('gamma', 'beta') else np.float64)
           for n, v in vectors.items()]
     return x.reshape(-1, F), vs
 
@@ -180,13 +180,13 @@ class BatchNormalization(Layer):
                  scale:bool=True, # learn gamma
                  **kwargs):
         name = kwargs.get('name') or 'batch_normalization'
-        if not _is_int(axis): raise TypeError(f"Layer {name!r}: axis must be an int, received {axis!r}")
-        if not 0 <= _real(momentum, f"Layer {name!r}: momentum") < 1:
+        axis = check_int(axis, f"Layer {name!r}: axis")
+        if not 0 <= check_number(momentum, f"Layer {name!r}: momentum") < 1:
             raise ValueError(f"Layer {name!r}: momentum must be in [0, 1), received {momentum!r}")
-        self.epsilon = _positive(epsilon, f"Layer {name!r}: epsilon")
-        self.axis, self.momentum = int(axis), float(momentum)
-        self.center = _bool(center, f"Layer {name!r}: center")
-        self.scale = _bool(scale, f"Layer {name!r}: scale")
+        self.epsilon = check_positive_number(epsilon, f"Layer {name!r}: epsilon")
+        self.axis, self.momentum = axis, float(momentum)
+        self.center = check_bool(center, f"Layer {name!r}: center")
+        self.scale = check_bool(scale, f"Layer {name!r}: scale")
         self._cache = None
         super().__init__(**kwargs)
 
@@ -197,6 +197,7 @@ class BatchNormalization(Layer):
         if len(input_shape) < 2:
             raise ValueError(f"Layer {self.name!r}: expected at least 2-D input, "
                              f"received shape {shape_str(input_shape)}")
+        self.check_known(input_shape, [-1], "the last axis (the features)")
         super().build(input_shape)
         F = input_shape[-1]
         if self.scale: self.gamma = self.add_weight('gamma', (F,), 'ones')
@@ -256,10 +257,10 @@ class Dropout(Layer):
                  seed=None, # the layer's own generator; None uses dl2's shared one
                  **kwargs):
         name = kwargs.get('name') or 'dropout'
-        if not 0 <= _real(rate, f"Layer {name!r}: rate") <= 1:
+        if not 0 <= check_number(rate, f"Layer {name!r}: rate") <= 1:
             raise ValueError(f"Layer {name!r}: rate must be in [0, 1], received {rate!r}")
-        if seed is not None and not (_is_int(seed) and seed >= 0):
-            err = ValueError if _is_int(seed) else TypeError
+        if seed is not None and not (is_int(seed) and seed >= 0):
+            err = ValueError if is_int(seed) else TypeError
             raise err(f"Layer {name!r}: seed must be a non-negative int or None, received {seed!r}")
         self.rate, self.seed = float(rate), seed
         self._rng = np.random.default_rng(seed) if seed is not None else None

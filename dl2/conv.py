@@ -10,78 +10,40 @@ import contextlib
 import numpy as np
 from numba import njit, prange
 from fastcore.basics import patch
-from .core import (Layer, register_layer, get_activation, get_initializer, single_threaded_blas, n_chunks,
-                      snake_case)
+from .core import Layer, register_layer, single_threaded_blas, n_chunks, snake_case, PADDINGS
+from .core import (is_int, describe, check_positive_int, check_bool, check_padding, check_activation,
+                      check_initializer, activation_name, check_array, check_shape)
 
 # %% auto #0
-__all__ = ['PADDINGS', 'im2col_kernel', 'col2im_kernel', 'conv_im2col_fwd_kernel', 'conv_im2col_bwd_kernel', 'direct_fwd_kernel',
+__all__ = ['im2col_kernel', 'col2im_kernel', 'conv_im2col_fwd_kernel', 'conv_im2col_bwd_kernel', 'direct_fwd_kernel',
            'direct_bwd_kernel', 'to_pair', 'conv_output_shape', 'pad_input', 'conv2d_naive', 'conv2d_backward_naive',
            'use_direct', 'conv_algorithm', 'conv2d_forward', 'conv2d_backward', 'conv2d_backward_input', 'Conv2D']
 
 # %% ../nbs/05_conv.ipynb #0d07690f
 def to_pair(v, what='value'):
     "An int or a pair of ints as a pair of positive ints; else a TypeError or a ValueError naming `what`."
-    pair = (v, v) if _is_int(v) else tuple(v) if isinstance(v, (tuple, list)) else None
-    if pair is None or not all(_is_int(i) for i in pair):
-        raise TypeError(f"{what} must be an int or a pair of ints, received {_got(v)}")
+    pair = (v, v) if is_int(v) else tuple(v) if isinstance(v, (tuple, list)) else None
+    if pair is None or not all(is_int(i) for i in pair):
+        raise TypeError(f"{what} must be an int or a pair of ints, received {describe(v)}")
     if len(pair) != 2 or min(pair) < 1:
         raise ValueError(f"{what} must be a positive int or a pair of positive ints, received {v!r}")
     return int(pair[0]), int(pair[1])
 
-PADDINGS = ('valid', 'same')
-
-# %% ../nbs/05_conv.ipynb #b42c9c46
-def _is_int(v): return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-def _got(v): return f"{v!r} ({type(v).__name__})"
-
-def _positive_int(v, what):
-    "`v` as an int if it is a positive int; a TypeError or a ValueError naming `what` otherwise."
-    if not _is_int(v): raise TypeError(f"{what} must be a positive int, received {_got(v)}")
-    if v < 1: raise ValueError(f"{what} must be a positive int, received {v!r}")
-    return int(v)
-
-def _real(v, what):
-    "`v` as a float if it is a real number (a bool is not); a TypeError naming `what` otherwise."
-    if not isinstance(v, (int, float, np.integer, np.floating)) or isinstance(v, bool):
-        raise TypeError(f"{what} must be a number, received {_got(v)}")
-    return float(v)
-
-def _positive(v, what):
-    "`v` as a float if it is a positive finite number; a TypeError or a ValueError naming `what` otherwise."
-    if not 0 < _real(v, what) < np.inf: raise ValueError(f"{what} must be a positive number, received {v!r}")
-    return float(v)
-
-def _bool(v, what):
-    "`v` if it is True or False; a TypeError naming `what` otherwise."
-    if not isinstance(v, (bool, np.bool_)):
-        raise TypeError(f"{what} must be True or False, received {_got(v)}")
-    return bool(v)
-
-def _check_padding(padding, what):
-    "`padding` if it is 'valid' or 'same'; a TypeError or a ValueError naming `what` otherwise."
-    if not isinstance(padding, str):
-        raise TypeError(f"{what}: padding must be one of {PADDINGS}, received {_got(padding)}")
-    if padding not in PADDINGS:
-        raise ValueError(f"{what}: padding must be one of {PADDINGS}, received {padding!r}")
-    return padding
-
-def _check_initializer(init, what):
-    "`init` if it names an initializer or is a callable; a TypeError or a ValueError naming `what` otherwise."
-    if not (callable(init) or isinstance(init, str)):
-        raise TypeError(f"{what} must be an initializer name or a callable, received {_got(init)}")
-    try: get_initializer(init)
-    except ValueError as e: raise ValueError(f"{what}: {e}") from None
-    return init
-
 # %% ../nbs/05_conv.ipynb #0c17f9c5
+def _conv_axis(n, k, s, padding):
+    "Output size and (before, after) padding along one axis of size n (None: unknown, and so are they)."
+    if padding not in PADDINGS: raise ValueError(f"padding must be one of {PADDINGS}, received {padding!r}")
+    if n is None: return None, None, None
+    if padding == 'valid': return (n - k) // s + 1, 0, 0
+    out = -(-n // s)
+    p = max((out - 1) * s + k - n, 0)
+    return out, p // 2, p - p // 2
+
 def conv_output_shape(H, W, KH, KW, strides=(1, 1), padding='valid'):
     "(OH, OW, pad_top, pad_bottom, pad_left, pad_right) of a convolution, with TensorFlow's 'same' rule."
-    sh, sw = strides
-    if padding == 'valid': return (H - KH) // sh + 1, (W - KW) // sw + 1, 0, 0, 0, 0
-    if padding != 'same': raise ValueError(f"padding must be one of {PADDINGS}, received {padding!r}")
-    OH, OW = -(-H // sh), -(-W // sw)
-    ph, pw = max((OH - 1) * sh + KH - H, 0), max((OW - 1) * sw + KW - W, 0)
-    return OH, OW, ph // 2, ph - ph // 2, pw // 2, pw - pw // 2
+    OH, pt, pb = _conv_axis(H, KH, strides[0], padding)
+    OW, pl, pr = _conv_axis(W, KW, strides[1], padding)
+    return OH, OW, pt, pb, pl, pr
 
 # %% ../nbs/05_conv.ipynb #092aa58c
 def pad_input(x, pads):
@@ -381,39 +343,14 @@ def conv2d_forward(x, # Input (N, H, W, C), float32 or float64: the result's dty
     return out
 
 # %% ../nbs/05_conv.ipynb #312a1fe7
-def _checked(a, what, name, axes=None, shape=None, dtype=None):
-    """`a` ready for a kernel: a float32 or float64 array (with `dtype`: any real array, cast to `dtype`),
-    with the axes `axes` names ('N, H, W, C') or exactly `shape`, no axis empty, C-contiguous. Else a
-    TypeError or a ValueError naming the function `what`, the argument `name`, the expected and the received
-    shape."""
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"{what}: {name} must be a NumPy array, received {type(a).__name__}")
-    if a.dtype not in (np.float32, np.float64) and (dtype is None or a.dtype.kind not in 'iuf'):
-        kind = 'a float32 or float64 array' if dtype is None else 'an array of real numbers'
-        raise TypeError(f"{what}: {name} must be {kind}, received dtype {a.dtype}")
-    if axes is not None and a.ndim != axes.count(',') + 1:
-        raise ValueError(f"{what}: {name} must have shape ({axes}), received {a.shape}")
-    if shape is not None and a.shape != tuple(shape):
-        raise ValueError(f"{what}: {name} must have shape {tuple(shape)}, received {a.shape}")
-    if 0 in a.shape: raise ValueError(f"{what}: {name} must not be empty, received shape {a.shape}")
-    return np.ascontiguousarray(a, dtype=dtype or a.dtype)
-
-def _check_shape(shape, what, name):
-    "`shape` as a tuple of four positive ints (N, H, W, C); else a TypeError or a ValueError."
-    if not isinstance(shape, (tuple, list)) or not all(_is_int(s) for s in shape):
-        raise TypeError(f"{what}: {name} must be a tuple of 4 ints (N, H, W, C), received {shape!r}")
-    if len(shape) != 4 or min(shape) < 1:
-        raise ValueError(f"{what}: {name} must be 4 positive ints (N, H, W, C), received {tuple(shape)}")
-    return tuple(int(s) for s in shape)
-
 def _check_conv(x, w, b, strides, padding, cache, what):
     "x, w and b checked (w and b cast to x's dtype), strides as a pair, and (OH, OW, pad_top, pad_left)."
-    x = _checked(x, what, 'x', 'N, H, W, C')
-    w = _checked(w, what, 'w', 'KH, KW, C, F', dtype=x.dtype)
+    x = check_array(x, f"{what}: x", 'N, H, W, C')
+    w = check_array(w, f"{what}: w", 'KH, KW, C, F', dtype=x.dtype)
     (N, H, W, C), (KH, KW, Cw, F) = x.shape, w.shape
     if C != Cw: raise ValueError(f"{what}: input has {C} channels but the kernel {w.shape} expects {Cw}")
-    if b is not None: b = _checked(b, what, 'b', shape=(F,), dtype=x.dtype)
-    strides, padding = to_pair(strides, f"{what}: strides"), _check_padding(padding, what)
+    if b is not None: b = check_array(b, f"{what}: b", shape=(F,), dtype=x.dtype)
+    strides, padding = to_pair(strides, f"{what}: strides"), check_padding(padding, f"{what}: padding")
     if padding == 'valid' and (KH > H or KW > W):
         raise ValueError(f"{what}: kernel {KH}×{KW} is larger than the input {H}×{W} (padding 'valid')")
     if cache is not None and not isinstance(cache, dict):
@@ -449,8 +386,8 @@ def conv2d_backward(dout, # Upstream gradient (N, OH, OW, F), cast to x's dtype
     what = 'conv2d_backward'
     x, w, _, strides, (OH, OW, pt, pl) = _check_conv(x, w, None, strides, padding, cache, what)
     N, KH, KW, C, F = x.shape[0], *w.shape
-    dout = _checked(dout, what, 'dout', shape=(N, OH, OW, F), dtype=x.dtype)
-    need_dx, need_dw = _bool(need_dx, f"{what}: need_dx"), _bool(need_dw, f"{what}: need_dw")
+    dout = check_array(dout, f"{what}: dout", shape=(N, OH, OW, F), dtype=x.dtype)
+    need_dx, need_dw = check_bool(need_dx, f"{what}: need_dx"), check_bool(need_dw, f"{what}: need_dw")
     T = n_chunks(N)
     dx = np.empty(x.shape, x.dtype) if need_dx else np.empty((0, 0, 0, 0), x.dtype)
     dws = np.zeros((T,) + w.shape, x.dtype) # one partial sum per chunk
@@ -469,10 +406,10 @@ def conv2d_backward(dout, # Upstream gradient (N, OH, OW, F), cast to x's dtype
 def conv2d_backward_input(dout, w, input_shape, strides=(1, 1), padding='valid', cache=None):
     "Only dx of conv2d_backward, for an input of `input_shape`: a transposed convolution of dout."
     what = 'conv2d_backward_input'
-    dout = _checked(dout, what, 'dout', 'N, OH, OW, F')
-    x = np.empty(_check_shape(input_shape, what, 'input_shape'), dout.dtype)
+    dout = check_array(dout, f"{what}: dout", 'N, OH, OW, F')
+    x = np.empty(check_shape(input_shape, f"{what}: input_shape"), dout.dtype)
     _, w, _, _, (OH, OW, _, _) = _check_conv(x, w, None, strides, padding, cache, what)
-    _checked(dout, what, 'dout', shape=(x.shape[0], OH, OW, w.shape[3]))
+    check_array(dout, f"{what}: dout", shape=(x.shape[0], OH, OW, w.shape[3]))
     return conv2d_backward(dout, x, w, strides, padding, need_dx=True, need_dw=False, cache=cache)[0]
 
 # %% ../nbs/05_conv.ipynb #0015cf41
@@ -485,39 +422,44 @@ class Conv2D(Layer):
                  kernel_size, # int or (KH, KW)
                  strides=1, # int or (sh, sw)
                  padding:str='valid', # 'valid' or 'same' (TensorFlow's rule)
-                 activation=None, # Activation name or None
+                 activation=None, # Activation name, an `ActivationFn`, or None
                  use_bias:bool=True, # Add a bias per output channel
                  kernel_initializer='glorot_uniform', bias_initializer='zeros', **kwargs):
         name = kwargs.get('name') or snake_case(type(self).__name__) # for the messages below
-        self.filters = _positive_int(filters, f"Layer {name!r}: filters")
-        self.padding = _check_padding(padding, f"Layer {name!r}")
-        self.use_bias = _bool(use_bias, f"Layer {name!r}: use_bias")
+        self.filters = check_positive_int(filters, f"Layer {name!r}: filters")
+        self.padding = check_padding(padding, f"Layer {name!r}: padding")
+        self.use_bias = check_bool(use_bias, f"Layer {name!r}: use_bias")
         self.kernel_size = to_pair(kernel_size, f"Layer {name!r}: kernel_size")
         self.strides = to_pair(strides, f"Layer {name!r}: strides")
-        self.activation = get_activation(activation)
-        self._inits = (_check_initializer(kernel_initializer, f"Layer {name!r}: kernel_initializer"),
-                       _check_initializer(bias_initializer, f"Layer {name!r}: bias_initializer"))
+        self.activation = check_activation(activation, f"Layer {name!r}: activation")
+        self._inits = (check_initializer(kernel_initializer, f"Layer {name!r}: kernel_initializer"),
+                       check_initializer(bias_initializer, f"Layer {name!r}: bias_initializer"))
         self._cache, self._bufs = None, {} # _bufs: im2col buffers reused from step to step
         super().__init__(**kwargs)
 
 # %% ../nbs/05_conv.ipynb #3e944272
 @patch
-def build(self:Conv2D, input_shape):
-    "Create the kernel (KH, KW, C, filters) and the bias for inputs of `input_shape`."
-    self.check_rank(input_shape)
-    _, H, W, C = input_shape
+def _check_fits(self:Conv2D, H, W):
+    "A ValueError naming the layer if a 'valid' kernel is larger than an H×W input (a None size fits)."
     KH, KW = self.kernel_size
-    if self.padding == 'valid' and (KH > H or KW > W):
+    if self.padding == 'valid' and (H is not None and KH > H or W is not None and KW > W):
         raise ValueError(f"Layer {self.name!r}: kernel {self.kernel_size} is larger than the input {(H, W)} "
                          "with padding 'valid'")
+
+@patch
+def build(self:Conv2D, input_shape):
+    "Create the kernel (KH, KW, C, filters) and the bias for inputs of `input_shape` (H and W may be None)."
+    self.check_rank(input_shape)
+    self.check_known(input_shape, [3], "the channel axis")
+    self._check_fits(*input_shape[1:3])
     Layer.build(self, input_shape)
-    self.kernel = self.add_weight('kernel', self.kernel_size + (C, self.filters), self._inits[0])
+    self.kernel = self.add_weight('kernel', self.kernel_size + (input_shape[3], self.filters), self._inits[0])
     if self.use_bias: self.bias = self.add_weight('bias', (self.filters,), self._inits[1])
 
 # %% ../nbs/05_conv.ipynb #11602d36
 @patch
 def compute_output_shape(self:Conv2D, input_shape):
-    "(N, OH, OW, filters) for inputs of `input_shape`."
+    "(N, OH, OW, filters) for inputs of `input_shape`; OH or OW is None where H or W is."
     H, W = input_shape[1], input_shape[2]
     OH, OW = conv_output_shape(H, W, *self.kernel_size, self.strides, self.padding)[:2]
     return (input_shape[0], OH, OW, self.filters)
@@ -526,6 +468,7 @@ def compute_output_shape(self:Conv2D, input_shape):
 @patch
 def forward(self:Conv2D, x, training=False):
     "Convolve, add the bias, apply the activation; in training keep what backward needs."
+    self._check_fits(*x.shape[1:3])
     cols = self._bufs if training else None
     b = self.bias if self.use_bias else None
     out = self.activation(conv2d_forward(x, self.kernel, b, self.strides, self.padding, cols))
@@ -549,5 +492,5 @@ def backward(self:Conv2D, dout):
 def get_config(self:Conv2D):
     "The constructor's arguments, for saving and `load_model`."
     return dict(Layer.get_config(self), filters=self.filters, kernel_size=list(self.kernel_size),
-                strides=list(self.strides), padding=self.padding, activation=self.activation.name,
+                strides=list(self.strides), padding=self.padding, activation=activation_name(self),
                 use_bias=self.use_bias, kernel_initializer=self._inits[0], bias_initializer=self._inits[1])

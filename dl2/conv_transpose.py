@@ -8,9 +8,9 @@ Docs: https://dl2-book.github.io/dl2/conv_transpose.html.md"""
 from __future__ import annotations
 import numpy as np
 from fastcore.basics import patch
-from .core import Layer, register_layer
-from .conv import (Conv2D, PADDINGS, to_pair, conv_output_shape, conv2d_forward, conv2d_backward,
-                      conv2d_backward_input, _checked, _check_padding, _bool)
+from .core import Layer, register_layer, PADDINGS, check_array, check_padding, check_bool
+from .conv import (Conv2D, to_pair, conv_output_shape, conv2d_forward, conv2d_backward,
+                      conv2d_backward_input)
 
 # %% auto #0
 __all__ = ['conv_transpose_output_shape', 'conv_transpose2d_naive', 'conv_transpose2d_forward', 'conv_transpose2d_backward',
@@ -18,11 +18,10 @@ __all__ = ['conv_transpose_output_shape', 'conv_transpose2d_naive', 'conv_transp
 
 # %% ../nbs/06_conv_transpose.ipynb #6d7e786c
 def conv_transpose_output_shape(H, W, KH, KW, strides=(1, 1), padding='valid'):
-    "(OH, OW) of a transposed convolution, with Keras' rules."
-    sh, sw = strides
-    if padding == 'valid': return H * sh + max(KH - sh, 0), W * sw + max(KW - sw, 0)
-    if padding == 'same': return H * sh, W * sw
-    raise ValueError(f"padding must be one of {PADDINGS}, received {padding!r}")
+    "(OH, OW) of a transposed convolution, with Keras' rules; an unknown (None) H or W gives None."
+    if padding not in PADDINGS: raise ValueError(f"padding must be one of {PADDINGS}, received {padding!r}")
+    def axis(n, k, s): return None if n is None else n * s + (max(k - s, 0) if padding == 'valid' else 0)
+    return axis(H, KH, strides[0]), axis(W, KW, strides[1])
 
 # %% ../nbs/06_conv_transpose.ipynb #4bdf2ec5
 def conv_transpose2d_naive(x, w, b, strides=(1, 1), padding='valid'):
@@ -57,14 +56,14 @@ def conv_transpose2d_forward(x, # Input (N, H, W, C), float32 or float64: the re
 # %% ../nbs/06_conv_transpose.ipynb #89f63b98
 def _check_transpose(x, w, b, strides, padding, cache, what):
     "x, w and b checked (w and b cast to x's dtype), strides as a pair, and the output's (OH, OW)."
-    x = _checked(x, what, 'x', 'N, H, W, C')
-    w = _checked(w, what, 'w', 'KH, KW, F, C', dtype=x.dtype)
+    x = check_array(x, f"{what}: x", 'N, H, W, C')
+    w = check_array(w, f"{what}: w", 'KH, KW, F, C', dtype=x.dtype)
     (N, H, W, C), (KH, KW, F, Cw) = x.shape, w.shape
     if Cw != C:
         raise ValueError(f"{what}: kernel {w.shape} does not match an input with {C} channels "
                          f"(expected (KH, KW, F, {C}))")
-    if b is not None: b = _checked(b, what, 'b', shape=(F,), dtype=x.dtype)
-    strides, padding = to_pair(strides, f"{what}: strides"), _check_padding(padding, what)
+    if b is not None: b = check_array(b, f"{what}: b", shape=(F,), dtype=x.dtype)
+    strides, padding = to_pair(strides, f"{what}: strides"), check_padding(padding, f"{what}: padding")
     if cache is not None and not isinstance(cache, dict):
         raise TypeError(f"{what}: cache must be a dict or None, received {type(cache).__name__}")
     return x, w, b, strides, conv_transpose_output_shape(H, W, KH, KW, strides, padding)
@@ -79,8 +78,8 @@ def conv_transpose2d_backward(dout, # Upstream gradient (N, OH, OW, F), cast to 
     "Gradients (dx, dw, db): dx is a convolution of dout, dw a convolution's kernel gradient."
     what = 'conv_transpose2d_backward'
     x, w, _, strides, (OH, OW) = _check_transpose(x, w, None, strides, padding, cache, what)
-    dout = _checked(dout, what, 'dout', shape=(x.shape[0], OH, OW, w.shape[2]), dtype=x.dtype)
-    need_dx = _bool(need_dx, f"{what}: need_dx")
+    dout = check_array(dout, f"{what}: dout", shape=(x.shape[0], OH, OW, w.shape[2]), dtype=x.dtype)
+    need_dx = check_bool(need_dx, f"{what}: need_dx")
     dx = conv2d_forward(dout, w, None, strides, padding, cache) if need_dx else None
     dw = conv2d_backward(x, dout, w, strides, padding, need_dx=False, cache=cache)[1]
     return dx, dw, dout.sum(axis=(0, 1, 2))
@@ -90,6 +89,8 @@ def conv_transpose2d_backward(dout, # Upstream gradient (N, OH, OW, F), cast to 
 class Conv2DTranspose(Conv2D):
     "Transposed 2-D convolution, kernel (KH, KW, filters, C) as in Keras; `strides` is the upsampling factor."
     def build(self, input_shape):
+        self.check_rank(input_shape)
+        self.check_known(input_shape, [3], "the channel axis")
         Layer.build(self, input_shape)
         shape = self.kernel_size + (self.filters, input_shape[3])
         self.kernel = self.add_weight('kernel', shape, self._inits[0])

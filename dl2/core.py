@@ -12,11 +12,14 @@ from numba import njit, prange, get_num_threads
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['INITIALIZERS', 'piecewise_kernel', 'piecewise_grad_kernel', 'ACTIVATIONS', 'LAYERS', 'set_floatx', 'floatx',
-           'using_floatx', 'set_seed', 'get_rng', 'compute_fans', 'glorot_uniform', 'glorot_normal', 'he_normal',
-           'he_uniform', 'zeros', 'ones', 'get_initializer', 'sigmoid', 'softmax', 'softmax_backward', 'ActivationFn',
-           'leaky_relu_fn', 'get_activation', 'rel_error', 'numerical_grad', 'grad_check', 'snake_case',
-           'register_layer', 'shape_str', 'Layer', 'check_layer', 'single_threaded_blas', 'n_chunks']
+__all__ = ['INITIALIZERS', 'piecewise_kernel', 'piecewise_grad_kernel', 'ACTIVATIONS', 'PADDINGS', 'LAYERS', 'set_floatx',
+           'floatx', 'using_floatx', 'set_seed', 'get_rng', 'compute_fans', 'glorot_uniform', 'glorot_normal',
+           'he_normal', 'he_uniform', 'zeros', 'ones', 'get_initializer', 'sigmoid', 'softmax', 'softmax_backward',
+           'ActivationFn', 'leaky_relu_fn', 'get_activation', 'rel_error', 'numerical_grad', 'grad_check', 'describe',
+           'is_int', 'check_int', 'check_positive_int', 'check_bool', 'check_number', 'check_positive_number',
+           'check_nonneg_number', 'check_padding', 'check_initializer', 'check_activation', 'activation_name',
+           'check_array', 'check_shape', 'snake_case', 'register_layer', 'shape_str', 'Layer', 'check_layer',
+           'single_threaded_blas', 'n_chunks']
 
 # %% ../nbs/00_core.ipynb #9a673434
 _FLOATX = {'value': 'float32'}
@@ -246,6 +249,112 @@ def grad_check(forward, backward, arrays, names=None, seed=12345, h=1e-5, tol=1e
     if bad: raise AssertionError(f"gradient check failed (tol {tol:g}): {bad}")
     return errors
 
+# %% ../nbs/00_core.ipynb #4d6ad4f8
+def describe(v) -> str:
+    "A received value as the messages show it: its repr and its type, `'3' (str)`."
+    return f"{v!r} ({type(v).__name__})"
+
+def is_int(v) -> bool:
+    "True for a Python or NumPy integer; False for a bool, which Python counts as an int."
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+def _is_number(v): return is_int(v) or isinstance(v, (float, np.floating))
+
+def check_int(v, what:str) -> int:
+    "`v` as an int; else a TypeError naming `what`, the caller and the argument (`'Softmax: axis'`)."
+    if not is_int(v): raise TypeError(f"{what} must be an int, received {describe(v)}")
+    return int(v)
+
+def check_positive_int(v, what:str) -> int:
+    "`v` as an int >= 1; else a TypeError (not an int) or a ValueError (below 1) naming `what`."
+    if not is_int(v): raise TypeError(f"{what} must be a positive int, received {describe(v)}")
+    if v < 1: raise ValueError(f"{what} must be a positive int, received {v!r}")
+    return int(v)
+
+def check_bool(v, what:str) -> bool:
+    "`v` as a bool; else a TypeError naming `what` (1 and 'no' are not True or False)."
+    if not isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{what} must be True or False, received {describe(v)}")
+    return bool(v)
+
+# %% ../nbs/00_core.ipynb #d0bab284
+def check_number(v, what:str) -> float:
+    "`v` as a float; else a TypeError naming `what` (a bool or a string is not a number; NaN and inf are)."
+    if not _is_number(v): raise TypeError(f"{what} must be a number, received {describe(v)}")
+    return float(v)
+
+def check_positive_number(v, what:str) -> float:
+    "`v` as a float if it is a finite number > 0; else a TypeError or a ValueError naming `what`."
+    if not _is_number(v): raise TypeError(f"{what} must be a positive number, received {describe(v)}")
+    if not 0 < v < np.inf: raise ValueError(f"{what} must be a positive number, received {v!r}")
+    return float(v)
+
+def check_nonneg_number(v, what:str, none_ok:bool=False) -> float:
+    "`v` as a float if it is a finite number >= 0 (or None, if `none_ok`); else a TypeError or a ValueError."
+    if v is None and none_ok: return None
+    expected = f"{'None or ' if none_ok else ''}a finite number >= 0"
+    if not _is_number(v): raise TypeError(f"{what} must be {expected}, received {describe(v)}")
+    if not 0 <= v < np.inf: raise ValueError(f"{what} must be {expected}, received {v!r}")
+    return float(v)
+
+# %% ../nbs/00_core.ipynb #fdab4a06
+PADDINGS = ('valid', 'same')
+
+def check_padding(padding, what:str) -> str:
+    "`padding`, lower-cased as Keras does, if it is 'valid' or 'same'; else a TypeError or a ValueError."
+    if not isinstance(padding, str):
+        raise TypeError(f"{what} must be one of {PADDINGS}, received {describe(padding)}")
+    if padding.lower() not in PADDINGS:
+        raise ValueError(f"{what} must be one of {PADDINGS}, received {padding!r}")
+    return padding.lower()
+
+def check_initializer(init, what:str):
+    "`init` if it names an initializer or is a callable `f(shape, rng)`; else a TypeError or a ValueError."
+    if not (callable(init) or isinstance(init, str)):
+        raise TypeError(f"{what} must be an initializer name or a callable, received {describe(init)}")
+    try: get_initializer(init)
+    except ValueError as e: raise ValueError(f"{what}: {e}") from None
+    return init
+
+def check_activation(act, what:str) -> ActivationFn:
+    "The activation `act` names (None: linear; an `ActivationFn` passes); else a TypeError or a ValueError."
+    if not (act is None or isinstance(act, (str, ActivationFn))):
+        raise TypeError(f"{what} must be a name, an ActivationFn or None, received {describe(act)}")
+    try: return get_activation(act)
+    except ValueError as e: raise ValueError(f"{what}: {e}") from None
+
+def activation_name(layer) -> str:
+    "The name that saves `layer.activation`; a ValueError if that name would load another function."
+    act = layer.activation
+    if ACTIVATIONS.get(act.name) is not act:
+        raise ValueError(f"Layer {layer.name!r}: its activation {act!r} is not the one registered as "
+                         f"{act.name!r}, so a saved config would load another function; pass a name")
+    return act.name
+
+# %% ../nbs/00_core.ipynb #090ce2ca
+def check_array(a, what:str, axes:str=None, shape=None, dtype=None) -> np.ndarray:
+    "`a` as a C-contiguous float array with the axes `axes` names (or exactly `shape`), none of them empty."
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{what} must be a NumPy array, received {type(a).__name__}")
+    if a.dtype not in (np.float32, np.float64) and (dtype is None or a.dtype.kind not in 'iuf'):
+        kind = 'a float32 or float64 array' if dtype is None else 'an array of real numbers'
+        raise TypeError(f"{what} must be {kind}, received dtype {a.dtype}")
+    if axes is not None and a.ndim != axes.count(',') + 1:
+        raise ValueError(f"{what} must have shape ({axes}), received {a.shape}")
+    if shape is not None and a.shape != tuple(shape):
+        raise ValueError(f"{what} must have shape {tuple(shape)}, received {a.shape}")
+    if 0 in a.shape: raise ValueError(f"{what} must not be empty, received shape {a.shape}")
+    return np.ascontiguousarray(a, dtype=a.dtype if dtype is None else dtype)
+
+def check_shape(shape, what:str, axes:str='N, H, W, C') -> tuple:
+    "`shape` as a tuple of positive ints, one per name in `axes`; else a TypeError or a ValueError."
+    n = axes.count(',') + 1
+    if not isinstance(shape, (tuple, list)) or not all(is_int(s) for s in shape):
+        raise TypeError(f"{what} must be a tuple of {n} ints ({axes}), received {shape!r}")
+    if len(shape) != n or min(shape) < 1:
+        raise ValueError(f"{what} must be {n} positive ints ({axes}), received {tuple(shape)}")
+    return tuple(int(s) for s in shape)
+
 # %% ../nbs/00_core.ipynb #e5f68add
 def snake_case(name):
     "Keras-style layer names: ReLU -> re_lu, Conv2DTranspose -> conv2d_transpose."
@@ -291,9 +400,7 @@ class Layer:
         return self._is_trainable
     @trainable.setter
     def trainable(self, value):
-        if not isinstance(value, (bool, np.bool_)):
-            raise TypeError(f"Layer {self.name!r}: trainable must be True or False, received {value!r}")
-        self._is_trainable = bool(value)
+        self._is_trainable = check_bool(value, f"Layer {self.name!r}: trainable")
 
     @property
     def grads(self):
@@ -369,10 +476,17 @@ def check_rank(self:Layer, input_shape):
                          f"received shape {shape_str(input_shape)}")
 
 @patch
+def check_known(self:Layer, input_shape, axes, what:str):
+    "A ValueError naming the layer when one of `axes` of `input_shape` is None; `what` describes them."
+    if any(input_shape[a] is None for a in axes):
+        raise ValueError(f"Layer {self.name!r}: needs a known size for {what}, received input shape "
+                         f"{shape_str(input_shape)}")
+
+@patch
 def build(self:Layer, input_shape):
-    "Create the weights for inputs of `input_shape` (batch axis first, may be None)."
+    "Create the weights for inputs of `input_shape` (batch axis first; None: a size known only when called)."
     self.check_rank(input_shape)
-    self.input_shape = (None,) + tuple(int(s) for s in input_shape[1:])
+    self.input_shape = (None,) + tuple(None if s is None else int(s) for s in input_shape[1:])
     self.built = True
 
 @patch

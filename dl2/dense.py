@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 import numpy as np
 from fastcore.basics import patch
-from .core import Layer, register_layer, get_activation, leaky_relu_fn, shape_str
-from .core import ActivationFn, ACTIVATIONS, INITIALIZERS
+from .core import Layer, register_layer, get_initializer, leaky_relu_fn
+from .core import (is_int, describe, check_int, check_positive_int, check_bool, check_nonneg_number,
+                      check_activation, check_initializer, activation_name, shape_str)
 
 # %% auto #0
 __all__ = ['dense_forward', 'dense_backward', 'Dense', 'Activation', 'LeakyReLU', 'Softmax', 'relu_forward', 'relu_backward',
@@ -30,61 +31,6 @@ def dense_backward(dz, x, w, need_dx=True):
     dx = dz @ w.T if need_dx else None
     return dx, dw, db
 
-# %% ../nbs/01_dense.ipynb #a7c3e1d0
-def _got(v): return f"{v!r} ({type(v).__name__})"
-
-def _is_int(v): return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
-
-def _is_real(v): return _is_int(v) or isinstance(v, (float, np.floating))
-
-def _positive_int(who, arg, v):
-    "`v` as an int, else a TypeError (not an int) or a ValueError (below 1) naming `who` and `arg`."
-    if not _is_int(v): raise TypeError(f"{who}: {arg} must be a positive int, received {_got(v)}")
-    if v < 1: raise ValueError(f"{who}: {arg} must be a positive int, received {v!r}")
-    return int(v)
-
-def _nonneg_float(who, arg, v, none_ok=False):
-    "`v` as a float (or None when `none_ok`), else a TypeError or ValueError (negative, inf, NaN)."
-    if v is None and none_ok: return None
-    expected = f"{'None or ' if none_ok else ''}a finite number >= 0"
-    if not _is_real(v): raise TypeError(f"{who}: {arg} must be {expected}, received {_got(v)}")
-    if not 0 <= v < math.inf: raise ValueError(f"{who}: {arg} must be {expected}, received {v!r}")
-    return float(v)
-
-def _bool(who, arg, v):
-    "`v` as a bool, else a TypeError naming `who` and `arg`."
-    if not isinstance(v, (bool, np.bool_)):
-        raise TypeError(f"{who}: {arg} must be True or False, received {_got(v)}")
-    return bool(v)
-
-# %% ../nbs/01_dense.ipynb #b4d2f6e1
-def _activation(who, v):
-    "The activation `v` names (None: linear; an `ActivationFn` passes), else a TypeError or ValueError."
-    if v is None or isinstance(v, ActivationFn): return get_activation(v)
-    if not isinstance(v, str):
-        raise TypeError(f"{who}: activation must be a name, an ActivationFn or None, received {_got(v)}")
-    if v not in ACTIVATIONS:
-        raise ValueError(f"{who}: Unknown activation {v!r}; activation must be one of {sorted(ACTIVATIONS)} "
-                         "or None")
-    return ACTIVATIONS[v]
-
-def _initializer(who, arg, v):
-    "The initializer `v` names (a callable passes), else a TypeError or ValueError naming `who` and `arg`."
-    if callable(v): return v
-    if not isinstance(v, str):
-        raise TypeError(f"{who}: {arg} must be an initializer name or a callable, received {_got(v)}")
-    if v not in INITIALIZERS:
-        raise ValueError(f"{who}: Unknown initializer {v!r}; {arg} must be one of {sorted(INITIALIZERS)}")
-    return INITIALIZERS[v]
-
-def _activation_name(layer):
-    "The name that saves `layer.activation`; a ValueError if that name would load a different function."
-    act = layer.activation
-    if ACTIVATIONS.get(act.name) is not act:
-        raise ValueError(f"Layer {layer.name!r}: its activation {act!r} is not the one registered as "
-                         f"{act.name!r}, so a saved config would load another function; pass a name")
-    return act.name
-
 # %% ../nbs/01_dense.ipynb #d5978bd0
 @register_layer
 class Dense(Layer):
@@ -97,16 +43,18 @@ class Dense(Layer):
                  kernel_initializer='glorot_uniform', # Initializer name, or a callable f(shape, rng)
                  bias_initializer='zeros', # Initializer of the bias, the same way
                  **kwargs):
-        self.units = _positive_int('Dense', 'units', units)
-        self.use_bias = _bool('Dense', 'use_bias', use_bias)
-        self.activation = _activation('Dense', activation)
-        self.kernel_initializer = _initializer('Dense', 'kernel_initializer', kernel_initializer)
-        self.bias_initializer = _initializer('Dense', 'bias_initializer', bias_initializer)
-        self._init_names = (kernel_initializer, bias_initializer)
+        self.units = check_positive_int(units, 'Dense: units')
+        self.use_bias = check_bool(use_bias, 'Dense: use_bias')
+        self.activation = check_activation(activation, 'Dense: activation')
+        self._init_names = (check_initializer(kernel_initializer, 'Dense: kernel_initializer'),
+                            check_initializer(bias_initializer, 'Dense: bias_initializer'))
+        self.kernel_initializer, self.bias_initializer = map(get_initializer, self._init_names)
         self._cache = None
         super().__init__(**kwargs)
 
     def build(self, input_shape):
+        self.check_rank(input_shape)
+        self.check_known(input_shape, [-1], "the last axis (the input features)")
         super().build(input_shape)
         self.kernel = self.add_weight('kernel', (input_shape[-1], self.units), self.kernel_initializer)
         if self.use_bias: self.bias = self.add_weight('bias', (self.units,), self.bias_initializer)
@@ -133,7 +81,7 @@ def backward(self:Dense, dout):
 # %% ../nbs/01_dense.ipynb #163bd0ed
 @patch
 def get_config(self:Dense):
-    return dict(Layer.get_config(self), units=self.units, activation=_activation_name(self),
+    return dict(Layer.get_config(self), units=self.units, activation=activation_name(self),
                 use_bias=self.use_bias, kernel_initializer=self._init_names[0],
                 bias_initializer=self._init_names[1])
 
@@ -143,7 +91,8 @@ class Activation(Layer):
     "Applies an activation function by name."
     def __init__(self, activation, # Activation name ('relu', 'tanh', ...), an `ActivationFn`, or None: linear
                  **kwargs):
-        self.activation, self._cache = _activation(type(self).__name__, activation), None
+        self.activation = check_activation(activation, f"{type(self).__name__}: activation")
+        self._cache = None
         super().__init__(**kwargs)
     def forward(self, x, training=False):
         out = self.activation(x)
@@ -153,7 +102,7 @@ class Activation(Layer):
         dout = self._check_dout(dout, lambda: self._cache.shape)
         self.grads = []
         return self.activation.backward(self._cache, dout)
-    def get_config(self): return dict(super().get_config(), activation=_activation_name(self))
+    def get_config(self): return dict(super().get_config(), activation=activation_name(self))
 
 # %% ../nbs/01_dense.ipynb #5a6dc1f9
 @register_layer
@@ -163,7 +112,7 @@ class LeakyReLU(Activation):
                  **kwargs):
         if 'alpha' in kwargs:
             raise TypeError("LeakyReLU: alpha is Keras 2's name for the slope; pass negative_slope= instead")
-        self.negative_slope = _nonneg_float('LeakyReLU', 'negative_slope', negative_slope)
+        self.negative_slope = check_nonneg_number(negative_slope, 'LeakyReLU: negative_slope')
         super().__init__(leaky_relu_fn(self.negative_slope), **kwargs)
     def get_config(self): return dict(Layer.get_config(self), negative_slope=self.negative_slope)
 
@@ -172,8 +121,7 @@ class Softmax(Activation):
     "Softmax over the last axis (`axis` may name it, as -1 or its index)."
     def __init__(self, axis:int=-1, # The axis to normalise over: only the last one is supported
                  **kwargs):
-        if not _is_int(axis): raise TypeError(f"Softmax: axis must be an int, received {_got(axis)}")
-        self.axis = int(axis)
+        self.axis = check_int(axis, 'Softmax: axis')
         super().__init__('softmax', **kwargs)
     def build(self, input_shape):
         if self.axis not in (-1, len(input_shape) - 1):
@@ -186,8 +134,9 @@ class Softmax(Activation):
 # %% ../nbs/01_dense.ipynb #f3b8d0e5
 def _relu_args(who, max_value, negative_slope, threshold):
     "ReLU's arguments checked as Keras does (each >= 0; max_value may be None), and finite."
-    return (_nonneg_float(who, 'max_value', max_value, none_ok=True),
-            _nonneg_float(who, 'negative_slope', negative_slope), _nonneg_float(who, 'threshold', threshold))
+    return (check_nonneg_number(max_value, f"{who}: max_value", none_ok=True),
+            check_nonneg_number(negative_slope, f"{who}: negative_slope"),
+            check_nonneg_number(threshold, f"{who}: threshold"))
 
 def relu_forward(x, max_value=None, negative_slope=0.0, threshold=0.0):
     "Keras' ReLU: min(x, max_value) above `threshold`, negative_slope * (x - threshold) at or below it."
@@ -240,6 +189,9 @@ class ReLU(Layer):
 @register_layer
 class Flatten(Layer):
     "Flatten every axis but the batch axis, row-major (H, W, C order for images)."
+    def build(self, input_shape):
+        self.compute_output_shape(input_shape)
+        super().build(input_shape)
     def forward(self, x, training=False):
         self._cache = x.shape if training else None
         return x.reshape(x.shape[0], math.prod(x.shape[1:]))
@@ -247,17 +199,19 @@ class Flatten(Layer):
         dout = self._check_dout(dout, lambda: (self._cache[0], math.prod(self._cache[1:])))
         self.grads = []
         return dout.reshape(self._cache)
-    def compute_output_shape(self, input_shape): return (input_shape[0], math.prod(input_shape[1:]))
+    def compute_output_shape(self, input_shape):
+        self.check_known(input_shape, range(1, len(input_shape)), "every axis but the batch axis")
+        return (input_shape[0], math.prod(input_shape[1:]))
 
 # %% ../nbs/01_dense.ipynb #3e715e46
 def _target_shape(shape):
     "Reshape's `target_shape` as a tuple of ints: positive entries, at most one -1."
     if not isinstance(shape, (tuple, list)):
-        raise TypeError(f"Reshape: target_shape must be a tuple of ints, received {_got(shape)}")
+        raise TypeError(f"Reshape: target_shape must be a tuple of ints, received {describe(shape)}")
     for s in shape:
-        if not _is_int(s):
+        if not is_int(s):
             raise TypeError(f"Reshape: target_shape must be a tuple of ints, received {tuple(shape)!r} "
-                            f"(entry {_got(s)})")
+                            f"(entry {describe(s)})")
     if any(s < 1 and s != -1 for s in shape) or list(shape).count(-1) > 1:
         raise ValueError(f"Reshape: target_shape entries must be positive ints, one of them may be -1, "
                          f"received {tuple(shape)!r}")
@@ -275,8 +229,7 @@ class Reshape(Layer):
 @patch
 def _resolve(self:Reshape, input_shape):
     "The target shape with its -1 inferred from `input_shape`; a ValueError naming both if they do not fit."
-    if any(s is None for s in input_shape[1:]):
-        raise ValueError(f"Layer {self.name!r}: needs a known input shape, received {shape_str(input_shape)}")
+    self.check_known(input_shape, range(1, len(input_shape)), "every axis but the batch axis")
     n_in, known = math.prod(input_shape[1:]), math.prod(s for s in self.target_shape if s != -1)
     shape = tuple(n_in // known if s == -1 else s for s in self.target_shape)
     if math.prod(shape) != n_in:

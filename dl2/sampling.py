@@ -8,8 +8,8 @@ Docs: https://dl2-book.github.io/dl2/sampling.html.md"""
 from __future__ import annotations
 import numpy as np
 from numba import njit, prange
-from .core import Layer, register_layer, snake_case
-from .conv import to_pair, conv_output_shape, n_chunks, _checked, _check_shape, _check_padding
+from .core import Layer, register_layer, snake_case, n_chunks, check_array, check_shape, check_padding
+from .conv import to_pair, conv_output_shape
 
 # %% auto #0
 __all__ = ['maxpool_fwd_kernel', 'maxpool_bwd_kernel', 'pool_sum_kernel', 'pool_scatter_kernel', 'MaxPool2D', 'AvgPool2D',
@@ -25,7 +25,7 @@ def pool_params(pool_size, # int or (PH, PW)
     "Validated ((PH, PW), (sh, sw), padding); strides=None means pool_size."
     pool_size = to_pair(pool_size, f"{what}: pool_size")
     strides = pool_size if strides is None else to_pair(strides, f"{what}: strides")
-    return pool_size, strides, _check_padding(padding, what)
+    return pool_size, strides, check_padding(padding, f"{what}: padding")
 
 def _pool_setup(x_shape, pool_size, strides, padding, what):
     "Validate pooling an input of `x_shape`; returns N, C and (PH, PW, sh, sw, pad_top, pad_left, OH, OW)."
@@ -107,7 +107,7 @@ def maxpool2d_forward(x, # Input (N, H, W, C), float32 or float64
                       pool_size=(2, 2), strides=None, padding='valid'):
     "Max pooling of x (N, H, W, C): returns (out, argmax) for the backward pass."
     what = 'maxpool2d_forward'
-    x = _checked(x, what, 'x', 'N, H, W, C')
+    x = check_array(x, f"{what}: x", 'N, H, W, C')
     N, C, (PH, PW, sh, sw, pt, pl, OH, OW) = _pool_setup(x.shape, pool_size, strides, padding, what)
     out, arg = np.empty((N, OH, OW, C), x.dtype), np.empty((N, OH, OW, C), np.int32)
     maxpool_fwd_kernel(x, PH, PW, sh, sw, pt, pl, out, arg, n_chunks(N))
@@ -125,8 +125,8 @@ def maxpool2d_backward(dout, # Upstream gradient (N, OH, OW, C), float32 or floa
 # %% ../nbs/07_sampling.ipynb #a3d001ee
 def _check_maxpool_backward(dout, arg, x_shape, what='maxpool2d_backward'):
     "dout and arg ready for the kernel, x_shape as a tuple; or a TypeError or a ValueError naming `what`."
-    N, H, W, C = x_shape = _check_shape(x_shape, what, 'x_shape')
-    dout = _checked(dout, what, 'dout', 'N, OH, OW, C')
+    N, H, W, C = x_shape = check_shape(x_shape, f"{what}: x_shape")
+    dout = check_array(dout, f"{what}: dout", 'N, OH, OW, C')
     if dout.shape[0] != N or dout.shape[3] != C or dout.shape[1] > H or dout.shape[2] > W:
         raise ValueError(f"{what}: dout {dout.shape} cannot be the output of pooling an input of shape "
                          f"{x_shape}")
@@ -185,7 +185,7 @@ def avgpool2d_forward(x, # Input (N, H, W, C), float32 or float64
                       pool_size=(2, 2), strides=None, padding='valid'):
     "Average pooling of x (N, H, W, C); at 'same' borders the mean is over the pixels inside the image."
     what = 'avgpool2d_forward'
-    x = _checked(x, what, 'x', 'N, H, W, C')
+    x = check_array(x, f"{what}: x", 'N, H, W, C')
     N, C, (PH, PW, sh, sw, pt, pl, OH, OW) = _pool_setup(x.shape, pool_size, strides, padding, what)
     out = np.empty((N, OH, OW, C), x.dtype)
     pool_sum_kernel(x, PH, PW, sh, sw, pt, pl, out, True, n_chunks(N))
@@ -196,9 +196,9 @@ def avgpool2d_backward(dout, # Upstream gradient (N, OH, OW, C), float32 or floa
                        pool_size=(2, 2), strides=None, padding='valid'):
     "Gradient of average pooling: dout / count scattered over each window (upsampling when windows tile)."
     what = 'avgpool2d_backward'
-    x_shape = _check_shape(x_shape, what, 'x_shape')
+    x_shape = check_shape(x_shape, f"{what}: x_shape")
     N, C, (PH, PW, sh, sw, pt, pl, OH, OW) = _pool_setup(x_shape, pool_size, strides, padding, what)
-    dout = _checked(dout, what, 'dout', shape=(N, OH, OW, C))
+    dout = check_array(dout, f"{what}: dout", shape=(N, OH, OW, C))
     dx = np.empty(x_shape, dout.dtype)
     pool_scatter_kernel(dout, PH, PW, sh, sw, pt, pl, dx, True, n_chunks(N))
     return dx
@@ -208,7 +208,7 @@ def upsample2d_forward(x, # Input (N, H, W, C), float32 or float64
                        size=(2, 2)): # int or (sh, sw)
     "Nearest-neighbour upsampling: each pixel becomes a size[0]×size[1] block (the scatter kernel, unscaled)."
     sh, sw = to_pair(size, 'upsample2d_forward: size')
-    x = _checked(x, 'upsample2d_forward', 'x', 'N, H, W, C')
+    x = check_array(x, 'upsample2d_forward: x', 'N, H, W, C')
     N, H, W, C = x.shape
     out = np.empty((N, H * sh, W * sw, C), x.dtype)
     pool_scatter_kernel(x, sh, sw, sh, sw, 0, 0, out, False, n_chunks(N))
@@ -218,7 +218,7 @@ def upsample2d_backward(dout, # Upstream gradient (N, H·sh, W·sw, C), float32 
                         size=(2, 2)): # int or (sh, sw)
     "Gradient of upsampling: sum pooling of dout over each block (the window-sum kernel, unscaled)."
     sh, sw = to_pair(size, 'upsample2d_backward: size')
-    dout = _checked(dout, 'upsample2d_backward', 'dout', 'N, OH, OW, C')
+    dout = check_array(dout, 'upsample2d_backward: dout', 'N, OH, OW, C')
     N, OH, OW, C = dout.shape
     if OH % sh or OW % sw:
         raise ValueError(f"upsample2d_backward: dout {dout.shape} is not an upsampling by {(sh, sw)}: "
@@ -240,12 +240,14 @@ class _Pool2D(Layer):
         self._cache = None
         super().__init__(**kwargs)
     input_ndim = 4
+    def _check_fits(self, H, W):
+        (PH, PW), valid = self.pool_size, self.padding == 'valid'
+        if valid and (H is not None and PH > H or W is not None and PW > W):
+            raise ValueError(f"Layer {self.name!r}: pool {self.pool_size} is larger than the input {(H, W)} "
+                             "with padding 'valid'")
     def build(self, input_shape):
         self.check_rank(input_shape)
-        (PH, PW), (H, W) = self.pool_size, input_shape[1:3]
-        if self.padding == 'valid' and (PH > H or PW > W):
-            raise ValueError(f"Layer {self.name!r}: pool {self.pool_size} is larger than the input "
-                             f"{tuple(input_shape[1:3])} with padding 'valid'")
+        self._check_fits(*input_shape[1:3])
         super().build(input_shape)
     def compute_output_shape(self, s):
         OH, OW = conv_output_shape(s[1], s[2], *self.pool_size, self.strides, self.padding)[:2]
@@ -259,6 +261,7 @@ class _Pool2D(Layer):
 class MaxPooling2D(_Pool2D):
     "Max over each pool_size window."
     def forward(self, x, training=False):
+        self._check_fits(*x.shape[1:3])
         out, arg = maxpool2d_forward(x, self.pool_size, self.strides, self.padding)
         self._cache = (x.shape, arg) if training else None
         return out
@@ -271,6 +274,7 @@ class MaxPooling2D(_Pool2D):
 class AveragePooling2D(_Pool2D):
     "Mean over each pool_size window."
     def forward(self, x, training=False):
+        self._check_fits(*x.shape[1:3])
         out = avgpool2d_forward(x, self.pool_size, self.strides, self.padding)
         self._cache = (x.shape, out.shape) if training else None
         return out
@@ -297,7 +301,9 @@ class UpSampling2D(Layer):
         self._cache = None
         super().__init__(**kwargs)
     input_ndim = 4
-    def compute_output_shape(self, s): return (s[0], s[1] * self.size[0], s[2] * self.size[1], s[3])
+    def compute_output_shape(self, s):
+        OH, OW = (None if n is None else n * k for n, k in zip(s[1:3], self.size))
+        return (s[0], OH, OW, s[3])
     def forward(self, x, training=False):
         out = upsample2d_forward(x, self.size)
         self._cache = out.shape if training else None

@@ -1,5 +1,6 @@
 """Convolution, transposed convolution, pooling and upsampling: sweeps against the naive loops, finite differences,
-float32 against float64, PyTorch when installed, and every bad input."""
+float32 against float64, PyTorch when installed, every bad input, and networks built for images of any size."""
+import re
 import numpy as np, pytest
 import dl2
 from dl2.core import grad_check, check_layer, rel_error
@@ -112,9 +113,32 @@ def test_channel_count_must_match_the_built_one(make):
     with pytest.raises(ValueError, match=r"expected input shape \(None, 6, 6, 3\), received \(1, 6, 6, 4\)"): layer(np.zeros((1, 6, 6, 4)))
 
 @pytest.mark.parametrize('make', [lambda: dl2.Conv2D(4, 3, padding='full'), lambda: dl2.Conv2DTranspose(4, 3, padding='causal'),
-                                  lambda: dl2.MaxPooling2D(padding='VALID'), lambda: dl2.AveragePooling2D(padding='')])
+                                  lambda: dl2.MaxPooling2D(padding='VALIDE'), lambda: dl2.AveragePooling2D(padding='')])
 def test_unknown_padding(make):
     with pytest.raises(ValueError, match=r"padding must be one of \('valid', 'same'\)"): make()
+
+@pytest.mark.parametrize('make', [lambda p: dl2.Conv2D(4, 3, padding=p), lambda p: dl2.Conv2DTranspose(4, 3, strides=2, padding=p),
+                                  lambda p: dl2.MaxPooling2D(3, 2, padding=p), lambda p: dl2.AveragePooling2D(3, 2, padding=p)])
+def test_padding_in_any_case_as_keras(make):
+    "Keras lower-cases padding: 'SAME' and 'Valid' are 'same' and 'valid', stored and saved in lower case."
+    x = np.random.default_rng(8).standard_normal((2, 7, 6, 3)).astype(np.float32)
+    for given, canonical in [('SAME', 'same'), ('Valid', 'valid'), ('sAmE', 'same')]:
+        a, b = make(given), make(canonical)
+        assert a.padding == canonical and a.get_config()['padding'] == canonical
+        a.build((None, 7, 6, 3))
+        b.build((None, 7, 6, 3))
+        b.set_weights(a.get_weights())
+        np.testing.assert_array_equal(a(x), b(x))
+    assert conv2d_forward(x, np.ones((3, 3, 3, 2), np.float32), padding='SAME').shape == (2, 7, 6, 2)
+    assert maxpool2d_forward(x, 3, 2, 'VALID')[0].shape == (2, 3, 2, 3)
+
+def test_unregistered_activation_function_is_not_saved_under_a_wrong_name():
+    c = dl2.Conv2D(4, 3, activation=dl2.core.leaky_relu_fn(0.01))    # calls itself 'leaky_relu', which loads slope 0.2
+    with pytest.raises(ValueError, match=r"Layer 'conv2d': its activation ActivationFn\('leaky_relu'\) is not the one registered"):
+        c.get_config()
+    assert dl2.Conv2DTranspose(4, 3, activation='leaky_relu').get_config()['activation'] == 'leaky_relu'
+    with pytest.raises(TypeError, match="Layer 'conv2d': activation must be a name, an ActivationFn or None, received 3"):
+        dl2.Conv2D(4, 3, activation=3)
 
 def test_function_level_errors():
     x = np.zeros((1, 6, 6, 3), np.float32)
@@ -233,3 +257,104 @@ def test_layer_arguments_keras_accepts():
     "Pairs as tuples, lists and NumPy ints."
     assert dl2.Conv2D(np.int64(4), [3, np.int32(2)], strides=(1, 2)).kernel_size == (3, 2)
     assert dl2.MaxPooling2D((2, 3), strides=[1, 1]).strides == (1, 1)
+
+# ---- None sizes: a fully convolutional network built for images of any height and width (Keras' Input((None, None, 3)))
+
+def fcn(global_pool=dl2.GlobalMaxPooling2D):
+    "Every layer of chapters 05-08 that takes an image, and the activations, ending in a global pooling and a Dense layer."
+    return [dl2.Conv2D(4, (3, 2), padding='same', activation='tanh'), dl2.BatchNormalization(), dl2.ReLU(),
+            dl2.MaxPooling2D(2), dl2.Conv2DTranspose(3, 3, strides=2, padding='same'), dl2.LeakyReLU(0.1),
+            dl2.AveragePooling2D(2, padding='same'), dl2.UpSampling2D((1, 2)), dl2.Conv2D(5, 3, strides=2),
+            dl2.Activation('sigmoid'), global_pool(), dl2.Dense(2, activation='softmax')]
+
+SIZES = [(9, 7), (12, 10)]       # H, W: odd and even, non-square
+
+def build_all(layers, shape):
+    "Build each layer for the output shape of the one before; the list of the shapes in between."
+    shapes = [tuple(shape)]
+    for layer in layers:
+        layer.build(shapes[-1])
+        shapes.append(layer.compute_output_shape(shapes[-1]))
+    return shapes
+
+def test_fully_convolutional_shapes():
+    layers = fcn()
+    shapes = build_all(layers, (None, None, None, 3))
+    assert shapes[-1] == (None, 2) and shapes[-2] == (None, 5)
+    assert all(s[1:3] == (None, None) for s in shapes[:-2]), shapes            # unknown H and W stay unknown
+    assert [l.input_shape for l in layers] == shapes[:-1] and all(l.output_shape == s for l, s in zip(layers, shapes[1:]))
+    for H, W in SIZES:
+        a = np.random.default_rng(H).standard_normal((3, H, W, 3)).astype(np.float32)
+        for layer in layers:
+            known = layer.compute_output_shape((None,) + a.shape[1:])      # what the shape rules predict at this size
+            a = layer(a, training=True)
+            assert (None,) + a.shape[1:] == known, (layer.name, a.shape, known)
+        assert a.shape == (3, 2) and np.isfinite(a).all()
+
+@pytest.mark.parametrize('order', [SIZES, SIZES[::-1]], ids=['small-first', 'large-first'])
+def test_fully_convolutional_layers_gradcheck_on_each_size(f64, order):
+    "Each layer, built once for any size, passes check_layer at both sizes: the same layer objects, one size after the other."
+    layers = fcn()
+    build_all(layers, (None, None, None, 3))
+    for H, W in order:
+        shapes = build_all(fcn(), (None, H, W, 3))     # each layer's input shape at this size
+        rng = np.random.default_rng(H * W)
+        for layer, shape in zip(layers, shapes):
+            check_layer(layer, rng.standard_normal((2,) + shape[1:]) + 0.05, tol=1e-7)
+
+def test_fully_convolutional_stack_gradcheck(f64):
+    """The whole stack at two sizes: dx and the gradient of every parameter of every layer, by central differences. It
+    ends in a global *average* pooling: the global max of 8 positions of a smooth map has near-ties here (two values
+    4e-7 apart at 12x10), where a finite difference straddles the switch; the per-layer checks above cover the max."""
+    layers = fcn(dl2.GlobalAveragePooling2D)
+    build_all(layers, (None, None, None, 3))
+    params = [p for l in layers for p in l.params]
+    for H, W in SIZES:
+        x = np.random.default_rng(H + W).standard_normal((2, H, W, 3))
+        def forward():
+            a = x
+            for layer in layers: a = layer(a, training=True)
+            return a
+        def backward(dout):
+            for layer in reversed(layers): dout = layer.backward(dout)
+            return [dout] + [g for l in layers for g in l.grads]
+        errs = grad_check(forward, backward, [x] + params, tol=1e-6)
+        assert len(errs) == 1 + len(params) == 1 + 10
+
+def test_dropout_and_global_average_pooling_take_unknown_sizes():
+    d, g = dl2.Dropout(0.5, seed=0), dl2.GlobalAveragePooling2D()
+    assert build_all([d, g], (None, None, None, 4)) == [(None, None, None, 4)] * 2 + [(None, 4)]
+    for H, W in SIZES:
+        x = np.ones((2, H, W, 4), np.float32)
+        y = d(x, training=True)
+        assert y.shape == x.shape and d.backward(np.ones_like(y)).shape == x.shape
+        assert g(x).shape == (2, 4)
+
+def test_flatten_after_unknown_sizes_is_refused_clearly():
+    conv = dl2.Conv2D(4, 3)
+    conv.build((None, None, None, 3))
+    assert conv.output_shape == (None, None, None, 4)
+    f = dl2.Flatten()
+    with pytest.raises(ValueError, match=re.escape("Layer 'flatten': needs a known size for every axis but the batch axis, "
+                                                   "received input shape (None, None, None, 4)")):
+        f.build(conv.output_shape)
+    assert not f.built
+
+@pytest.mark.parametrize('make, name', [(lambda: dl2.Conv2D(4, 3), 'conv2d'), (lambda: dl2.Conv2DTranspose(4, 3), 'conv2d_transpose'),
+                                        (lambda: dl2.BatchNormalization(), 'batch_normalization')])
+def test_unknown_channels_are_refused_by_name(make, name):
+    layer = make()
+    with pytest.raises(ValueError, match=re.escape(f"Layer '{name}': needs a known size for the ")) as e:
+        layer.build((None, 5, 5, None))
+    assert 'received input shape (None, 5, 5, None)' in str(e.value)
+    assert not layer.built and layer.weights == []
+
+@pytest.mark.parametrize('make, text', [
+    (lambda: dl2.Conv2D(4, (3, 5)), "Layer 'conv2d': kernel (3, 5) is larger than the input (6, 4) with padding 'valid'"),
+    (lambda: dl2.MaxPooling2D(5), "Layer 'max_pooling2d': pool (5, 5) is larger than the input (6, 4) with padding 'valid'"),
+    (lambda: dl2.AveragePooling2D((2, 5)), "Layer 'average_pooling2d': pool (2, 5) is larger than the input (6, 4)")])
+def test_a_valid_window_larger_than_an_image_of_unknown_size_is_refused_when_called(make, text):
+    layer = make()
+    layer.build((None, None, None, 3))
+    assert layer(np.ones((1, 6, 6, 3))).shape[0] == 1
+    with pytest.raises(ValueError, match=re.escape(text)): layer(np.ones((1, 6, 4, 3)))

@@ -92,7 +92,8 @@ BAD = [  # (function, call, exception, the message must contain this)
     ('maxpool2d_forward', lambda: maxpool2d_forward(X, 2.0), TypeError, 'pool_size must be an int or a pair of ints'),
     ('maxpool2d_forward', lambda: maxpool2d_forward(X, 2, strides=-1), ValueError, 'strides must be a positive int'),
     ('maxpool2d_forward', lambda: maxpool2d_forward(X, 7), ValueError, 'pool 7×7 is larger than the input 6×5'),
-    ('maxpool2d_forward', lambda: maxpool2d_forward(X, padding='SAME'), ValueError, 'padding must be one of'),
+    ('maxpool2d_forward', lambda: maxpool2d_forward(X, padding='FULL'), ValueError, "padding must be one of ('valid', 'same'), received 'FULL'"),
+    ('maxpool2d_forward', lambda: maxpool2d_forward(X, padding=b'same'), TypeError, "padding must be one of ('valid', 'same'), received b'same' (bytes)"),
     ('maxpool2d_backward', lambda: maxpool2d_backward(P[:, :2], ARG, X.shape), ValueError, "arg must have dout's shape (2, 2, 2, 3), received (2, 3, 2, 3)"),
     ('maxpool2d_backward', lambda: maxpool2d_backward(P, ARG[:1], X.shape), ValueError, "arg must have dout's shape (2, 3, 2, 3), received (1, 3, 2, 3)"),
     ('maxpool2d_backward', lambda: maxpool2d_backward(P, ARG + 30, X.shape), ValueError, 'arg holds pixel offsets h*W + v in [0, 30), received values in'),
@@ -144,7 +145,7 @@ BAD = [  # (function, call, exception, the message must contain this)
     ('batchnorm_forward', lambda: batchnorm_forward(XB, G, G, eps=0), ValueError, 'eps must be a positive number, received 0'),
     ('batchnorm_forward', lambda: batchnorm_forward(XB, G, G, eps=float('nan')), ValueError, 'eps must be a positive number'),
     ('batchnorm_forward', lambda: batchnorm_forward(XB, G, G, eps=float('inf')), ValueError, 'eps must be a positive number'),
-    ('batchnorm_forward', lambda: batchnorm_forward(XB, G, G, eps='1e-3'), TypeError, 'eps must be a number'),
+    ('batchnorm_forward', lambda: batchnorm_forward(XB, G, G, eps='1e-3'), TypeError, "eps must be a positive number, received '1e-3' (str)"),
     ('batchnorm_backward', lambda: batchnorm_backward(XB[:4], XB, G, MU, INV), ValueError, 'dout must have shape (8, 3), received (4, 3)'),
     ('batchnorm_backward', lambda: batchnorm_backward(XB.T, XB, G, MU, INV), ValueError, 'dout must have shape (8, 3), received (3, 8)'),
     ('batchnorm_backward', lambda: batchnorm_backward(XB, XB, G, MU[:2], INV), ValueError, 'mu must have shape (3,), received (2,)'),
@@ -200,7 +201,9 @@ good_primary, bad_primary = st.sampled_from(FLOATS), st.sampled_from([np.int32, 
 good_other, bad_other = st.sampled_from(FLOATS + (np.int64,)), st.sampled_from([np.complex64, np.bool_, 'U1', 'list'])
 good_pair = st.one_of(st.tuples(st.integers(1, 3), st.integers(1, 3)), st.integers(1, 3))
 bad_pair = st.sampled_from([0, -1, (1, 0), 1.0, True, '2', (1, 2, 1), None, [2.0, 1], float('inf')])
-good_padding, bad_padding = st.sampled_from(['valid', 'same']), st.sampled_from(['full', 'SAME', None, 1])
+good_padding = st.sampled_from(['valid', 'same', 'SAME', 'Valid'])       # any case, as in Keras
+bad_padding = st.sampled_from(['full', 'FULL', 'causal', '', None, 1, b'same'])
+def canon(padding): return padding.lower() if isinstance(padding, str) else padding   # the padding an oracle means
 
 @st.composite
 def changed(draw, shape):
@@ -255,23 +258,24 @@ def conv_pair(data):
         np.random.default_rng(0)
     N, H, W, C, F, KH, KW = (p.draw(st.integers(1, 5)) for _ in range(7))
     strides, padding = p.pick('strides', good_pair, bad_pair), p.pick('padding', good_padding, bad_padding)
+    pad = canon(padding)
     xs, x = p.array('x', (N, H, W, C), good_primary, bad_primary, rng)
     ws, w = p.array('w', (KH, KW, C, F), good_other, bad_other, rng)
     bs, b = p.array('b', (F,), good_other, bad_other, rng) if p.draw(st.booleans()) else ((F,), None)
     core = (floats(x) and real(w) and full(xs, 4) and full(ws, 4) and ws[2] == xs[3] and is_pair(strides)
-            and padding in ('valid', 'same') and (padding == 'same' or ws[0] <= xs[1] and ws[1] <= xs[2]))
+            and pad in ('valid', 'same') and (pad == 'same' or ws[0] <= xs[1] and ws[1] <= xs[2]))
     s = as_pair(strides)
-    out_shape = (xs[0], *conv_output_shape(*xs[1:3], *ws[:2], s, padding)[:2], ws[3]) if core else (N, 2, 2, F)
+    out_shape = (xs[0], *conv_output_shape(*xs[1:3], *ws[:2], s, pad)[:2], ws[3]) if core else (N, 2, 2, F)
     with conv_algorithm(p.draw(st.sampled_from(['direct', 'im2col']))):
         def check(out):
             assert out.shape == out_shape and out.dtype == x.dtype
             bias = np.zeros(ws[3]) if b is None else b.astype(np.float64)
-            close(out, conv2d_naive(x.astype(np.float64), w.astype(np.float64), bias, s, padding), x.dtype)
+            close(out, conv2d_naive(x.astype(np.float64), w.astype(np.float64), bias, s, pad), x.dtype)
         ok = core and (b is None or real(b) and bs == ws[3:])
         expect('conv2d_forward', ok, lambda: conv2d_forward(x, w, b, strides, padding), check)
         ds, dout = p.array('dout', out_shape, good_other, bad_other, rng)
         def check_b(grads):
-            want = conv2d_backward_naive(dout.astype(np.float64), x.astype(np.float64), w.astype(np.float64), s, padding)
+            want = conv2d_backward_naive(dout.astype(np.float64), x.astype(np.float64), w.astype(np.float64), s, pad)
             for g, r in zip(grads, want): close(g, r, x.dtype, scale=np.abs(r).max())
         ok_b = core and ds == out_shape and real(dout)
         expect('conv2d_backward', ok_b, lambda: conv2d_backward(dout, x, w, strides, padding), check_b)
@@ -283,24 +287,25 @@ def conv_transpose_pair(data):
         np.random.default_rng(1)
     N, H, W, C, F, KH, KW = (p.draw(st.integers(1, 4)) for _ in range(7))
     strides, padding = p.pick('strides', good_pair, bad_pair), p.pick('padding', good_padding, bad_padding)
+    pad = canon(padding)
     xs, x = p.array('x', (N, H, W, C), good_primary, bad_primary, rng)
     ws, w = p.array('w', (KH, KW, F, C), good_other, bad_other, rng)
     bs, b = p.array('b', (F,), good_other, bad_other, rng) if p.draw(st.booleans()) else ((F,), None)
     core = (floats(x) and real(w) and full(xs, 4) and full(ws, 4) and ws[3] == xs[3] and is_pair(strides)
-            and padding in ('valid', 'same'))
+            and pad in ('valid', 'same'))
     s = as_pair(strides)
-    out_shape = (xs[0], *conv_transpose_output_shape(*xs[1:3], *ws[:2], s, padding), ws[2]) if core else (N, 3, 3, F)
+    out_shape = (xs[0], *conv_transpose_output_shape(*xs[1:3], *ws[:2], s, pad), ws[2]) if core else (N, 3, 3, F)
     def check(out):
         assert out.shape == out_shape and out.dtype == x.dtype
         bias = 0 if b is None else b.astype(np.float64)
-        close(out, conv_transpose2d_naive(x.astype(np.float64), w.astype(np.float64), bias, s, padding), x.dtype)
+        close(out, conv_transpose2d_naive(x.astype(np.float64), w.astype(np.float64), bias, s, pad), x.dtype)
     ok = core and (b is None or real(b) and bs == ws[2:3])
     expect('conv_transpose2d_forward', ok, lambda: conv_transpose2d_forward(x, w, b, strides, padding), check)
     ds, dout = p.array('dout', out_shape, good_other, bad_other, rng)
     def check_b(grads):
         assert [g.shape for g in grads] == [x.shape, w.shape, (ws[2],)]
         # the output is linear in x and in w: <y, dout> = <x, dx> = <w, dw>
-        y = conv_transpose2d_naive(x.astype(np.float64), w.astype(x.dtype).astype(np.float64), 0, s, padding)
+        y = conv_transpose2d_naive(x.astype(np.float64), w.astype(x.dtype).astype(np.float64), 0, s, pad)
         yd = y * dout.astype(x.dtype)
         close(np.sum(yd), np.sum(x * grads[0]), x.dtype, scale=np.abs(yd).sum())
         close(np.sum(yd), np.sum(w.astype(x.dtype) * grads[1]), x.dtype, scale=np.abs(yd).sum())
@@ -314,12 +319,13 @@ def maxpool_pair(data):
                   'arg values', 'x_shape'), np.random.default_rng(2)
     N, H, W, C = (p.draw(st.integers(1, 6)) for _ in range(4))
     pool, padding = p.pick('pool', good_pair, bad_pair), p.pick('padding', good_padding, bad_padding)
+    pad = canon(padding)
     strides = p.pick('strides', st.none() | good_pair, bad_pair)
     xs, x = p.array('x', (N, H, W, C), good_primary, bad_primary, rng)
-    geometry = (full(xs, 4) and is_pair(pool) and (strides is None or is_pair(strides)) and padding in ('valid', 'same')
-                and (padding == 'same' or as_pair(pool)[0] <= xs[1] and as_pair(pool)[1] <= xs[2]))
+    geometry = (full(xs, 4) and is_pair(pool) and (strides is None or is_pair(strides)) and pad in ('valid', 'same')
+                and (pad == 'same' or as_pair(pool)[0] <= xs[1] and as_pair(pool)[1] <= xs[2]))
     def check(res):
-        ref, rarg = maxpool_naive(x, as_pair(pool), strides and as_pair(strides), padding)
+        ref, rarg = maxpool_naive(x, as_pair(pool), strides and as_pair(strides), pad)
         np.testing.assert_array_equal(res[0], ref)
         np.testing.assert_array_equal(res[1], rarg)
     res = expect('maxpool2d_forward', floats(x) and geometry, lambda: maxpool2d_forward(x, pool, strides, padding), check)
@@ -329,7 +335,9 @@ def maxpool_pair(data):
     arg = res[1] if res is not None and p.draw(st.booleans()) else rng.integers(0, H * W, out_shape)
     arg = rng.integers(0, H * W, p.draw(changed(out_shape))) if 'arg' in p.broken else arg
     arg = arg.astype(p.pick('arg dtype', st.sampled_from([np.int32, np.int64, np.uint8]), st.just(np.float32)))
-    arg = arg + p.pick('arg values', st.just(0), st.sampled_from([-1, H * W, 2**40])) if arg.size else arg
+    fits = lambda v: arg.dtype.kind == 'f' or np.iinfo(arg.dtype).min <= v <= np.iinfo(arg.dtype).max - H * W
+    shifts = [v for v in (-1, H * W, 2**40) if fits(v)]          # out of [0, H*W), and representable in arg's dtype
+    arg = arg + p.pick('arg values', st.just(0), st.sampled_from(shifts)) if arg.size else arg
     x_shape = p.shape('x_shape', (N, H, W, C))
     ok_b = (full(x_shape, 4) and floats(dout) and full(ds, 4) and ds[0] == x_shape[0] and ds[3] == x_shape[3]
             and ds[1] <= x_shape[1] and ds[2] <= x_shape[2] and arg.dtype.kind in 'iu' and arg.shape == ds
@@ -344,14 +352,15 @@ def avgpool_and_upsample_pairs(data):
                   'du', 'du dtype'), np.random.default_rng(3)
     N, H, W, C = (p.draw(st.integers(1, 6)) for _ in range(4))
     pool, padding = p.pick('pool', good_pair, bad_pair), p.pick('padding', good_padding, bad_padding)
+    pad = canon(padding)
     strides = p.pick('strides', st.none() | good_pair, bad_pair)
     xs, x = p.array('x', (N, H, W, C), good_primary, bad_primary, rng)
     def geometry(xs):
-        return (full(xs, 4) and is_pair(pool) and (strides is None or is_pair(strides)) and padding in ('valid', 'same')
-                and (padding == 'same' or as_pair(pool)[0] <= xs[1] and as_pair(pool)[1] <= xs[2]))
+        return (full(xs, 4) and is_pair(pool) and (strides is None or is_pair(strides)) and pad in ('valid', 'same')
+                and (pad == 'same' or as_pair(pool)[0] <= xs[1] and as_pair(pool)[1] <= xs[2]))
     def out_shape(xs):
         if not geometry(xs): return (N, max(1, H // 2), max(1, W // 2), C)
-        return (xs[0], *conv_output_shape(*xs[1:3], *as_pair(pool), as_pair(strides or pool), padding)[:2], xs[3])
+        return (xs[0], *conv_output_shape(*xs[1:3], *as_pair(pool), as_pair(strides or pool), pad)[:2], xs[3])
     def check(out): assert out.shape == out_shape(xs) and out.dtype == x.dtype and np.isfinite(out).all()
     ok = floats(x) and geometry(xs)
     expect('avgpool2d_forward', ok, lambda: avgpool2d_forward(x, pool, strides, padding), check)

@@ -20,14 +20,14 @@ BAD = [  # (constructor call, error type, text the message must hold)
     (lambda: dl2.Dense(None), TypeError, "Dense: units must be a positive int, received None (NoneType)"),
     (lambda: dl2.Dense(0), ValueError, "Dense: units must be a positive int, received 0"),
     (lambda: dl2.Dense(-3), ValueError, "Dense: units must be a positive int, received -3"),
-    (lambda: dl2.Dense(3, activation='gelu'), ValueError, "Dense: Unknown activation 'gelu'; activation must be one of"),
+    (lambda: dl2.Dense(3, activation='gelu'), ValueError, "Dense: activation: Unknown activation 'gelu'; expected one of"),
     (lambda: dl2.Dense(3, activation=3), TypeError, "Dense: activation must be a name, an ActivationFn or None, received 3 (int)"),
     (lambda: dl2.Dense(3, activation=np.tanh), TypeError, "Dense: activation must be a name"),
     (lambda: dl2.Dense(3, use_bias='no'), TypeError, "Dense: use_bias must be True or False, received 'no' (str)"),
     (lambda: dl2.Dense(3, use_bias=1), TypeError, "Dense: use_bias must be True or False, received 1 (int)"),
-    (lambda: dl2.Dense(3, kernel_initializer='he'), ValueError, "Dense: Unknown initializer 'he'; kernel_initializer must be one of"),
+    (lambda: dl2.Dense(3, kernel_initializer='he'), ValueError, "Dense: kernel_initializer: Unknown initializer 'he'; expected one of"),
     (lambda: dl2.Dense(3, bias_initializer=0), TypeError, "Dense: bias_initializer must be an initializer name or a callable, received 0 (int)"),
-    (lambda: dl2.Activation('swish'), ValueError, "Activation: Unknown activation 'swish'"),
+    (lambda: dl2.Activation('swish'), ValueError, "Activation: activation: Unknown activation 'swish'"),
     (lambda: dl2.Activation(['relu']), TypeError, "Activation: activation must be a name"),
     (lambda: dl2.ReLU(max_value=-1), ValueError, "ReLU: max_value must be None or a finite number >= 0, received -1"),
     (lambda: dl2.ReLU(max_value=nan), ValueError, "ReLU: max_value must be None or a finite number >= 0, received nan"),
@@ -151,8 +151,11 @@ def test_reshape_size_checked_when_built(target, text):
     assert not r.built and r.input_shape is None                         # a failed build changes nothing
     with pytest.raises(ValueError, match=re.escape("(None, 3, 4) (12 values per sample)")):
         r.compute_output_shape((None, 3, 4))
-    with pytest.raises(ValueError, match="needs a known input shape, received"):
+    with pytest.raises(ValueError, match=re.escape("Layer 'reshape': needs a known size for every axis but the batch axis, "
+                                                   "received input shape (None, None, 4)")):
         r.compute_output_shape((None, None, 4))
+    with pytest.raises(ValueError, match="needs a known size"): r.build((None, 3, None))
+    assert not r.built
 
 def test_reshape_in_a_model_names_the_layer():
     with pytest.raises(ValueError, match=r"Layer 'to_image': cannot reshape input \(None, 10\)"):
@@ -172,6 +175,43 @@ def test_softmax_axis():
             s(x)
         assert not s.built
     assert dl2.Softmax(axis=2).get_config()['axis'] == 2
+
+# ---- None sizes (Keras' Input((None, None, 3))): layers that do not need a size take any; the others refuse None by name
+
+@pytest.mark.parametrize('make', [lambda: dl2.ReLU(), lambda: dl2.ReLU(max_value=1.0, negative_slope=0.2, threshold=0.3),
+                                  lambda: dl2.LeakyReLU(0.1), lambda: dl2.Activation('tanh'), lambda: dl2.Softmax()],
+                         ids=['relu', 'relu-args', 'leaky', 'tanh', 'softmax'])
+def test_activation_layers_take_unknown_sizes(f64, rng, make):
+    layer = make()
+    layer.build((None, None, None, 3))
+    assert layer.input_shape == layer.output_shape == (None, None, None, 3)
+    for hw in [(4, 5), (2, 7)]:
+        x = rng.standard_normal((2, *hw, 3))
+        assert layer(x).shape == x.shape
+        check_layer(layer, x)
+    with pytest.raises(ValueError, match=re.escape("expected input shape (None, None, None, 3), received (2, 4, 5, 2)")):
+        layer(np.zeros((2, 4, 5, 2)))
+
+@pytest.mark.parametrize('make, shape, text', [
+    (lambda: dl2.Dense(3), (None, None),
+     "Layer 'dense': needs a known size for the last axis (the input features), received input shape (None, None)"),
+    (lambda: dl2.Flatten(), (None, None, None, 3),
+     "Layer 'flatten': needs a known size for every axis but the batch axis, received input shape (None, None, None, 3)"),
+    (lambda: dl2.Flatten(name='f'), (None, 5, None), "Layer 'f': needs a known size for every axis but the batch axis"),
+    (lambda: dl2.Reshape((-1,)), (None, None, 4), "Layer 'reshape': needs a known size for every axis but the batch axis")],
+    ids=['dense', 'flatten', 'flatten-named', 'reshape'])
+def test_layers_that_need_a_size_refuse_none_when_built(make, shape, text):
+    layer = make()
+    with pytest.raises(ValueError) as e: layer.build(shape)
+    assert type(e.value) is ValueError and text in str(e.value), str(e.value)
+    assert not layer.built and layer.input_shape is None and layer.weights == []     # validated before mutating
+    if not isinstance(layer, dl2.Dense):
+        with pytest.raises(ValueError, match='needs a known size'): layer.compute_output_shape(shape)
+
+def test_flatten_with_known_sizes_still_builds():
+    f = dl2.Flatten()
+    f.build((None, 2, 3, 4))
+    assert f.output_shape == (None, 24)
 
 # ---- saving an activation by name must not load another one
 
