@@ -24,6 +24,7 @@ from .sampling import (MaxPooling2D, AveragePooling2D, MaxPool2D, AvgPool2D, UpS
                        GlobalAveragePooling2D, GlobalMaxPooling2D, maxpool2d_forward, maxpool2d_backward,
                        avgpool2d_forward, avgpool2d_backward, upsample2d_forward, upsample2d_backward)
 from .batchnorm import BatchNormalization, Dropout, batchnorm_forward, batchnorm_backward
+from .graph import (Model, KerasTensor, Add, Subtract, Multiply, Average, Maximum, Concatenate)
 from .data import load_mnist, load_cifar10, to_categorical, batches
 from .lenet import LeNet5, RandomFlip, RandomTranslation
 from .gan import GAN, SampleGrid, dcgan_mnist, classifier_score

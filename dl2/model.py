@@ -15,11 +15,11 @@ from .core import Layer, LAYERS, register_layer, get_rng, shape_str, floatx, sin
 from . import losses as _losses, optim as _optim
 
 # %% auto #0
-__all__ = ['metrics', 'METRICS', 'FORMAT', 'models', 'Input', 'Sequential', 'accuracy_fn', 'Metric', 'MeanAbsoluteError',
-           'MeanSquaredError', 'CategoricalAccuracy', 'SparseCategoricalAccuracy', 'BinaryAccuracy',
-           'TopKCategoricalAccuracy', 'SparseTopKCategoricalAccuracy', 'get_metric', 'Callback', 'CallbackList',
-           'History', 'ProgressBar', 'clone_model', 'load_model', 'EarlyStopping', 'ModelCheckpoint', 'TerminateOnNaN',
-           'LearningRateScheduler', 'lr_find', 'suggest_lr', 'plot_lr_find']
+__all__ = ['metrics', 'METRICS', 'FORMAT', 'MODEL_BUILDERS', 'models', 'Input', 'Sequential', 'walk_layers', 'accuracy_fn',
+           'Metric', 'MeanAbsoluteError', 'MeanSquaredError', 'CategoricalAccuracy', 'SparseCategoricalAccuracy',
+           'BinaryAccuracy', 'TopKCategoricalAccuracy', 'SparseTopKCategoricalAccuracy', 'get_metric', 'Callback',
+           'CallbackList', 'History', 'ProgressBar', 'layer_from_config', 'clone_model', 'load_model', 'EarlyStopping',
+           'ModelCheckpoint', 'TerminateOnNaN', 'LearningRateScheduler', 'lr_find', 'suggest_lr', 'plot_lr_find']
 
 # %% ../nbs/04_model.ipynb #9e9eeefa
 def _int_arg(what, name, value, low=1, default=None):
@@ -39,14 +39,14 @@ def _verbose_arg(what, verbose):
 
 # %% ../nbs/04_model.ipynb #02801080
 class Input:
-    "Declares the per-sample input shape of a `Sequential` model (the batch axis is implied)."
+    "Declares the per-sample input shape of a `Sequential` model (the batch axis is implied; None: any size)."
     def __init__(self, shape):
         if isinstance(shape, numbers.Integral) and not isinstance(shape, bool): shape = (shape,)
-        ok = isinstance(shape, (tuple, list)) and len(shape) > 0 and all(
-            isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in shape)
-        if not ok:
-            raise ValueError(f"Input: shape must be a positive int or a tuple of them, received {shape!r}")
-        self.shape = tuple(int(s) for s in shape)
+        size = lambda s: s is None or (isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1)
+        if not (isinstance(shape, (tuple, list)) and len(shape) > 0 and all(size(s) for s in shape)):
+            raise ValueError(f"Input: shape must be a tuple of positive ints (or None for a size known only "
+                             f"when called), received {shape!r}")
+        self.shape = tuple(None if s is None else int(s) for s in shape)
     def __repr__(self): return f"Input(shape={self.shape})"
 
 # %% ../nbs/04_model.ipynb #ec1d0c81
@@ -114,11 +114,11 @@ def add(self:Sequential, layer):
         raise
 
 # %% ../nbs/04_model.ipynb #157a173b
-def _walk(layers):
+def walk_layers(layers):
     "The layers and, inside nested models, theirs."
     for l in layers:
         yield l
-        yield from _walk(getattr(l, 'layers', []))
+        yield from walk_layers(getattr(l, 'layers', []))
 
 def _unbuild(layer):
     "Back to the state before the first build: no input shape, no weights."
@@ -129,7 +129,7 @@ def _unbuild(layer):
 def build(self:Sequential, input_shape):
     "Build every layer for the output shape of the one before it; if any fails, unbuild those it built."
     shape = (None,) + tuple(input_shape[1:])
-    unbuilt = [l for l in [self, *_walk(self.layers)] if not l.built]
+    unbuilt = [l for l in [self, *walk_layers(self.layers)] if not l.built]
     try:
         Layer.build(self, shape)
         for l in self.layers:
@@ -411,12 +411,13 @@ def _as_xy(model, x, y, what='fit'):
 @patch
 def _check_data(self:Sequential, x, y, what):
     "Check x against the built model's input and every target against its output (before any step)."
-    if tuple(x.shape[1:]) != tuple(self.input_shape[1:]):
+    exp = tuple(self.input_shape[1:])
+    if x.ndim - 1 != len(exp) or any(e is not None and e != s for e, s in zip(exp, x.shape[1:])):
         first = self.layers[0].name
         raise ValueError(f"{what}: layer {first!r} of model {self.name!r}: expected input shape "
                          f"{shape_str(self.input_shape)}, received {x.shape}")
     if y is None: return
-    out = self.compute_output_shape(self.input_shape)
+    out = self.compute_output_shape((None,) + tuple(x.shape[1:]))  # x's sizes where the model has None
     try: self.loss._check(y, np.broadcast_to(np.zeros((), self.dtype), (len(y),) + tuple(out[1:])))
     except (TypeError, ValueError) as e: raise ValueError(f"{what}: {e}") from None
 
@@ -482,7 +483,7 @@ def _fit_data(self:Sequential, x, y, validation_data, validation_split, sample_w
         if validation_data is not None: self._check_data(*validation_data[:2], 'fit(validation_data)')
     except Exception:
         if not built:
-            for l in [self, *_walk(self.layers)]: _unbuild(l)
+            for l in [self, *walk_layers(self.layers)]: _unbuild(l)
         raise
     return x, y, w, validation_data
 
@@ -691,19 +692,21 @@ def get_config(self:Sequential):
                 input_shape=list(self.input_shape[1:]) if self.built else None,
                 layers=[dict(class_name=type(l).__name__, config=l.get_config()) for l in self.layers])
 
-def _layer_from_config(d, dtype):
+def layer_from_config(d, dtype):
     cls = LAYERS.get(d.get('class_name'))
     if cls is None: raise ValueError(f"unknown layer class {d.get('class_name')!r}; known: {sorted(LAYERS)}")
     cfg = dict(d.get('config', {}))
-    if cls is Sequential: return _sequential_from_config(cfg, dtype)
+    if cls.__name__ in MODEL_BUILDERS: return MODEL_BUILDERS[cls.__name__](cfg, dtype)
     return cls(dtype=dtype, **cfg)
 
 def _sequential_from_config(cfg, dtype):
     m = Sequential(name=cfg.get('name'), dtype=dtype)
     if cfg.get('input_shape') is not None: m.add(Input(cfg['input_shape']))
-    for d in cfg['layers']: m.add(_layer_from_config(d, dtype))
+    for d in cfg['layers']: m.add(layer_from_config(d, dtype))
     m._is_trainable = bool(cfg.get('trainable', True))  # each layer's own switch came with its config
     return m
+
+MODEL_BUILDERS = {'Sequential': _sequential_from_config}  # model class -> f(config, dtype); graphs add theirs
 
 def _atomic_savez(path, arrays):
     path = Path(path)
@@ -721,13 +724,13 @@ def _atomic_savez(path, arrays):
 @patch(cls_method=True)
 def from_config(cls:Sequential, config:dict):
     "A new model (fresh weights, not compiled) from the output of `get_config`."
-    return _sequential_from_config(config, floatx())
+    return MODEL_BUILDERS[cls.__name__](config, floatx())
 
 def clone_model(model:Sequential) -> Sequential:
     "A new model with `model`'s architecture and fresh weights, not compiled (Keras' `clone_model`)."
     if not isinstance(model, Sequential):
         raise TypeError(f"clone_model: expected a Sequential, received {type(model).__name__}")
-    return _sequential_from_config(model.get_config(), model.dtype)
+    return MODEL_BUILDERS[type(model).__name__](model.get_config(), model.dtype)
 
 # %% ../nbs/04_model.ipynb #7b7770f6
 @patch
@@ -738,7 +741,7 @@ def save(self:Sequential, path):
     state = opt is not None and len(opt.params) == len(self.params) and all(
         p is q for p, q in zip(opt.params, self.params))  # bound to this model's arrays: resumable
     meta = dict(format=FORMAT, version=1, dtype=self.dtype.name,
-                model=dict(class_name='Sequential', config=self.get_config()),
+                model=dict(class_name=type(self).__name__, config=self.get_config()),
                 loss=_losses.serialize(self.loss) if self.loss else None,
                 optimizer=_optim.serialize(opt) if opt else None,
                 metrics=[m if isinstance(m, str) else dict(class_name=type(m).__name__, config=m.get_config())
@@ -776,7 +779,9 @@ def load_model(path, compile:bool=True):
     if meta.get('format') != FORMAT:
         raise ValueError(f"{str(path)!r} is not a dl2 model file (format {meta.get('format')!r})")
     try:
-        model = _sequential_from_config(meta['model']['config'], meta.get('dtype', 'float32'))
+        build = MODEL_BUILDERS.get(meta['model'].get('class_name', 'Sequential'))
+        if build is None: raise ValueError(f"unknown model class {meta['model'].get('class_name')!r}")
+        model = build(meta['model']['config'], meta.get('dtype', 'float32'))
         if not model.built: raise ValueError("the saved model has no input shape")
         model.set_weights(weights)
         if compile and meta.get('loss'):

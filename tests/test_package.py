@@ -14,13 +14,19 @@ SOURCES = sorted(p for p in PKG.glob('*.py') if p.name != '_modidx.py')
 MODULE_ONLY = {
     'core': {'compute_fans', 'glorot_uniform', 'glorot_normal', 'he_normal', 'he_uniform', 'zeros', 'ones',
              'sigmoid', 'softmax', 'softmax_backward', 'ActivationFn', 'leaky_relu_fn', 'snake_case', 'shape_str',
-             'single_threaded_blas', 'n_chunks'},
+             'single_threaded_blas', 'n_chunks',
+             # the argument checks every chapter shares (dl2.core.check_int, ...): tools for chapters, not the user's API
+             'describe', 'is_int', 'check_int', 'check_positive_int', 'check_bool', 'check_number',
+             'check_positive_number', 'check_nonneg_number', 'check_padding', 'check_initializer', 'check_activation',
+             'activation_name', 'check_array', 'check_shape'},
     'losses': {'Loss', 'logsumexp', 'get', 'serialize', 'deserialize'},
     'optim': {'sgd_update', 'rmsprop_update', 'adagrad_update', 'adam_update', 'get', 'serialize', 'deserialize',
               'schedules'},   # Keras' namespace: dl2.optimizers.schedules.CosineDecay
     'model': {'accuracy_fn', 'ProgressBar', 'CallbackList', 'Metric', 'MeanAbsoluteError', 'MeanSquaredError',
               'CategoricalAccuracy', 'SparseCategoricalAccuracy', 'BinaryAccuracy', 'TopKCategoricalAccuracy',
-              'SparseTopKCategoricalAccuracy', 'get_metric'},   # the metric classes: dl2.metrics.X, as Keras
+              'SparseTopKCategoricalAccuracy', 'get_metric', 'walk_layers', 'layer_from_config'},   # dl2.metrics.X
+    'graph': {'Node', 'as_tensor', 'is_symbolic', 'compatible', 'call_symbolic', 'broadcast_shapes', 'unbroadcast',
+              'Merge', 'nodes_between', 'keep_state', 'model_from_config'},
     'conv': {'to_pair', 'conv_output_shape', 'pad_input', 'use_direct', 'conv_algorithm', 'conv2d_backward_input'},
     'conv_transpose': {'conv_transpose_output_shape'},
     'sampling': {'pool_params'},
@@ -69,6 +75,31 @@ def test_package_does_not_import_itself():
         return isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or '').split('.')[0] == 'dl2'
     bad = [f"{p.name}:{n.lineno}" for p in SOURCES for n in ast.walk(ast.parse(p.read_text())) if imports_dl2(n)]
     assert not bad, f"modules of dl2 import dl2 (import the sibling module instead): {bad}"
+
+def _private_imports(source):
+    """The private names that `source` (a module of dl2) takes from a sibling module: `from .conv import _checked`, or
+    `conv._checked` on a sibling imported whole. A sibling imported whole under a private alias (`from . import losses
+    as _losses`) is not one: the module is public, only the local name is private."""
+    tree = ast.parse(source)
+    def sibling(node): return isinstance(node, ast.ImportFrom) and (node.level > 0 or (node.module or '').startswith('dl2'))
+    whole = {a.asname or a.name for n in ast.walk(tree) if sibling(n) and n.module in (None, 'dl2') for a in n.names}
+    names = [a.name for n in ast.walk(tree) if sibling(n) and n.module not in (None, 'dl2') for a in n.names]
+    attrs = [f"{n.value.id}.{n.attr}" for n in ast.walk(tree)
+             if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id in whole]
+    return [n for n in names if n.startswith('_')] + [a for a in attrs if a.split('.')[1].startswith('_')]
+
+def test_private_imports_rule():
+    assert _private_imports("from .conv import to_pair, _checked\nfrom .core import (Layer,\n _is_int)") == ['_checked', '_is_int']
+    assert _private_imports("from dl2.conv import _checked") == ['_checked']
+    assert _private_imports("from . import losses as _losses, optim\n_losses.get('mse'); optim._private(1)") == ['optim._private']
+    assert _private_imports("from . import losses as _losses\nfrom .core import Layer\nx = _losses.get\n_y = 1") == []
+    assert _private_imports("from numpy import _globals\nimport dl2") == []
+
+@pytest.mark.parametrize('path', SOURCES, ids=lambda p: p.name)
+def test_no_private_names_across_modules(path):
+    "Issue 11: a helper that several chapters use gets a public name in the chapter that owns it, never a `_private` import."
+    bad = _private_imports(path.read_text())
+    assert not bad, f"{path.name} uses private names of other dl2 modules: {bad}; give them public names where they are defined"
 
 def _written_lines(path):
     "The lines a chapter's author wrote: without nbdev's module docstring, `__all__` list and cell markers."

@@ -477,3 +477,15 @@ def test_global_max_pooling():
         np.testing.assert_array_equal(layer(x), x.max(axis=(1, 2)))
         dl2.check_layer(layer, x)
         assert dl2.GlobalMaxPooling2D.from_config(layer.get_config()).name == layer.name
+
+def test_input_with_unknown_image_size():
+    dl2.set_seed(0)
+    m = dl2.Sequential([dl2.Input((None, None, 1)), dl2.Conv2D(4, 3, padding='same', activation='relu'),
+                        dl2.GlobalAveragePooling2D(), dl2.Dense(10)])
+    m.compile('adam', dl2.SparseCategoricalCrossentropy(from_logits=True))
+    h = m.fit(X.reshape(-1, 8, 8, 1), Y, epochs=2, verbose=0)
+    assert h.history['loss'][1] < h.history['loss'][0]
+    assert m.predict(np.zeros((3, 12, 12, 1))).shape == (3, 10)
+    with pytest.raises(ValueError, match="expected input shape"): m.predict(np.zeros((3, 12, 12, 2)))
+    with pytest.raises(ValueError, match="Layer .flatten.: needs a known size"):
+        dl2.Sequential([dl2.Input((None, None, 1)), dl2.Flatten()])

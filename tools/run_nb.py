@@ -1,7 +1,7 @@
 """Run chapters top to bottom in a fresh kernel and save their outputs in place.
 
     python tools/run_nb.py nbs/04_model.ipynb            # every cell except `#| slow` ones (they keep their outputs)
-    python tools/run_nb.py --slow nbs/11_lenet5.ipynb    # every cell, the long training runs too
+    python tools/run_nb.py --slow nbs/12_lenet5.ipynb    # every cell, the long training runs too
 
 A chapter's committed outputs are what Quarto shows; this is how they are made. Cells marked `slow` keep the outputs of
 their last full run unless `--slow` is given, so a fast re-run never erases the real numbers. Execution counts are

@@ -1,0 +1,124 @@
+"Functional API: graphs of layer calls, merge layers, weight sharing, saving, and a cross-check with PyTorch."
+import numpy as np, pytest
+import dl2
+from dl2.core import numerical_grad, rel_error
+from conftest import digits
+
+def check_model(model, xs, seed=0):
+    "Normwise relative errors of the input gradient(s) and every parameter gradient, random upstream gradients."
+    multi_in = isinstance(xs, list)
+    xs = [np.array(x, np.float64) for x in (xs if multi_in else [xs])]
+    arg = lambda: xs if multi_in else xs[0]
+    outs = model(arg(), training=True)
+    multi_out = isinstance(outs, list)
+    rng = np.random.default_rng(seed)
+    ds = [rng.standard_normal(o.shape) for o in (outs if multi_out else [outs])]
+    def loss():
+        o = model(arg(), training=True)
+        return np.array(sum((a * d).sum() for a, d in zip(o if multi_out else [o], ds)))
+    loss()
+    dx = model.backward(ds if multi_out else ds[0])
+    analytic = (dx if multi_in else [dx]) + list(model.grads)
+    return [rel_error(g, numerical_grad(loss, a, np.ones(()))) for g, a in zip(analytic, xs + model.params)]
+
+@pytest.fixture
+def f64():
+    with dl2.using_floatx('float64'): yield
+
+def test_diamond_shared_and_two_by_two(f64):
+    rng = np.random.default_rng(0)
+    x = dl2.Input((4,))
+    h = dl2.Dense(5, activation='tanh')(x)
+    diamond = dl2.Model(x, dl2.Add()([dl2.Dense(3)(h), dl2.Dense(3, activation='relu')(h)]))
+    shared = dl2.Dense(3, activation='tanh')
+    sharing = dl2.Model(x, dl2.Multiply()([shared(dl2.Dense(3)(x)), shared(dl2.Dense(3)(x))]))
+    assert len(sharing.layers) == 4 and len(sharing.params) == 6   # three Dense, the shared one counted once
+    p, q = dl2.Input((3,)), dl2.Input((2,))
+    c = dl2.Concatenate()([dl2.Dense(4)(p), q])
+    two = dl2.Model([p, q], [dl2.Dense(1)(c), dl2.Subtract()([dl2.Dense(3)(q), p])])
+    for m, xs in [(diamond, rng.standard_normal((6, 4))), (sharing, rng.standard_normal((6, 4))),
+                  (two, [rng.standard_normal((6, 3)), rng.standard_normal((6, 2))])]:
+        assert max(check_model(m, xs)) < 1e-7
+
+@pytest.mark.parametrize('layer, shapes', [
+    (dl2.Add, [(2, 3, 4)] * 3), (dl2.Subtract, [(2, 3, 4)] * 2), (dl2.Multiply, [(2, 3, 4), (2, 1, 4), (2, 3, 1)]),
+    (dl2.Average, [(2, 3, 4)] * 3), (dl2.Maximum, [(2, 3, 4)] * 3), (lambda: dl2.Concatenate(axis=1), [(2, 3, 4), (2, 1, 4)])])
+def test_merge_layers_gradient(f64, layer, shapes):
+    rng = np.random.default_rng(1)
+    xs = [rng.standard_normal(s) for s in shapes]
+    m = layer()
+    m(xs, training=True)
+    dl2.grad_check(lambda: m(xs, training=True), m.backward, xs, [f"x{i}" for i in range(len(xs))])
+
+def test_bad_graphs_are_refused_at_build_time():
+    a, b = dl2.Input((3,)), dl2.Input((4,))
+    with pytest.raises(ValueError, match="not among the inputs"): dl2.Model(a, dl2.Add()([a, dl2.Dense(3)(dl2.Input((2,)))]))
+    with pytest.raises(ValueError, match=r"no output depends on the input\(s\)"): dl2.Model([a, b], dl2.Dense(2)(a))
+    with pytest.raises(ValueError, match="Layer 'add.*': inputs must have the same shape"): dl2.Add()([a, b])
+    with pytest.raises(ValueError, match="every other axis must match"):
+        dl2.Concatenate()([dl2.Input((3, 2)), dl2.Input((4, 5))])
+    with pytest.raises(ValueError, match="expected 2-D input"): dl2.Dense(2)(dl2.Input((3, 3)))
+
+def test_save_load_and_old_sequential_files(tmp_path):
+    x = dl2.Input((64,))
+    h = dl2.Dense(16, activation='relu')(x)
+    m = dl2.Model(x, dl2.Dense(10)(dl2.Concatenate()([h, dl2.Dense(4)(h)])))
+    m.compile('adam', dl2.SparseCategoricalCrossentropy(from_logits=True))
+    X, Y = digits()
+    m.fit(X[:300], Y[:300], epochs=2, verbose=0)
+    m.save(tmp_path / 'f.npz')
+    again = dl2.load_model(tmp_path / 'f.npz')
+    assert type(again) is dl2.Model and np.array_equal(again.predict(X[:50]), m.predict(X[:50]))
+    assert again.optimizer.iterations == m.optimizer.iterations
+    s = dl2.Sequential([dl2.Input((64,)), dl2.Dense(10)])
+    s.save(tmp_path / 's.npz')
+    assert type(dl2.load_model(tmp_path / 's.npz')) is dl2.Sequential
+
+def test_a_chain_as_a_model_trains_like_the_same_sequential():
+    X, Y = digits()
+    def make(functional):
+        dl2.set_seed(0)
+        layers = [dl2.Dense(32, activation='relu'), dl2.Dense(10)]
+        if functional:
+            x = dl2.Input((64,))
+            m = dl2.Model(x, layers[1](layers[0](x)))
+        else: m = dl2.Sequential([dl2.Input((64,))] + layers)
+        m.compile(dl2.Adam(0.01), dl2.SparseCategoricalCrossentropy(from_logits=True))
+        m.fit(X, Y, epochs=2, shuffle=False, verbose=0)
+        return m
+    a, b = make(True), make(False)
+    assert all(np.array_equal(u, v) for u, v in zip(a.get_weights(), b.get_weights()))
+
+def test_several_inputs_or_outputs_are_refused_by_fit():
+    p, q = dl2.Input((3,)), dl2.Input((3,))
+    m = dl2.Model([p, q], dl2.Add()([p, dl2.Dense(3)(q)]))
+    m.compile('sgd', 'mse')
+    with pytest.raises(ValueError, match="one input and one output"): m.fit([np.ones((2, 3))] * 2, np.ones((2, 3)))
+
+def test_residual_network_matches_torch_autograd(f64):
+    torch = pytest.importorskip('torch')
+    rng = np.random.default_rng(2)
+    x_in = dl2.Input((6, 6, 3))
+    c1 = dl2.Conv2D(4, 3, padding='same', activation='relu')
+    c2 = dl2.Conv2D(4, 3, padding='same')
+    proj = dl2.Conv2D(4, 1, strides=1)
+    y = dl2.ReLU()(dl2.Add()([c2(c1(x_in)), proj(x_in)]))
+    head = dl2.Dense(3)
+    m = dl2.Model(x_in, head(dl2.GlobalAveragePooling2D()(y)))
+    x = rng.standard_normal((2, 6, 6, 3))
+    dout = rng.standard_normal((2, 3))
+    out = m(x, training=True)
+    dx = m.backward(dout)
+    # the same graph and weights in PyTorch (NCHW; Keras kernels (KH, KW, Cin, Cout) -> (Cout, Cin, KH, KW))
+    T = lambda a: torch.tensor(a, dtype=torch.float64, requires_grad=True)
+    tk = {l.name: [T(w) for w in l.params] for l in (c1, c2, proj, head)}
+    conv = lambda t, l, pad: torch.nn.functional.conv2d(t, tk[l.name][0].permute(3, 2, 0, 1), tk[l.name][1], padding=pad)
+    tx = T(x)
+    xc = tx.permute(0, 3, 1, 2)
+    r = torch.relu(conv(torch.relu(conv(xc, c1, 1)), c2, 1) + conv(xc, proj, 0))
+    tout = r.mean(dim=(2, 3)) @ tk[head.name][0] + tk[head.name][1]
+    tout.backward(torch.tensor(dout))
+    np.testing.assert_allclose(out, tout.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+    for l in (c1, c2, proj, head):
+        for g, t in zip(l.grads, tk[l.name]): np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-10, atol=1e-12)
