@@ -19,11 +19,13 @@ from .sampling import MaxPooling2D, UpSampling2D
 from .batchnorm import BatchNormalization
 from .lenet import LeNet5
 from .gan import dcgan_mnist
+from .dense import ReLU
+from .graph import Model, Add
 
 # %% auto #0
 __all__ = ['OPS', 'BENCHES', 'environment', 'alternate', 'median', 'dl2_mlp_epoch', 'torch_mlp_epoch', 'versus', 'bench_mlp',
            'bench_ops', 'dl2_lenet_steps', 'torch_lenet_steps', 'bench_lenet', 'dl2_gan_steps', 'torch_gan_steps',
-           'bench_gan', 'bench_startup', 'format_table', 'main']
+           'bench_gan', 'bench_startup', 'bench_graph', 'format_table', 'main']
 
 # %% ../nbs/14_performance.ipynb #71b92357
 def environment() -> dict:
@@ -296,8 +298,66 @@ def bench_startup() -> list:
             ('first use of all layer kernels, warm cache', warm)]
     return [dict(bench=name, unit='s', dl2=v, torch=None) for name, v in rows]
 
+# %% ../nbs/14_performance.ipynb #df07d0ec
+def _mlp(functional:bool):
+    "The MLP 784-50-40-10 as a Sequential, or the same layers as a functional Model; compiled with Adam."
+    set_seed(0)
+    layers = [Dense(50, activation='relu'), Dense(40, activation='relu'), Dense(10)]
+    if functional:
+        x = y = Input((784,))
+        for l in layers: y = l(y)
+        m = Model(x, y)
+    else: m = Sequential([Input((784,))] + layers)
+    m.compile(Adam(learning_rate=1e-3), SparseCategoricalCrossentropy(from_logits=True))
+    return m
+
+def _residual_block(shape=(64, 16, 16, 32)):
+    "A residual block as a functional Model, an input batch and an upstream gradient."
+    set_seed(0)
+    x = Input(shape[1:])
+    y = ReLU()(BatchNormalization()(Conv2D(shape[-1], 3, padding='same', use_bias=False)(x)))
+    y = BatchNormalization()(Conv2D(shape[-1], 3, padding='same', use_bias=False)(y))
+    m = Model(x, ReLU()(Add()([y, x])))
+    rng = np.random.default_rng(0)
+    xb = rng.standard_normal(shape, dtype=np.float32)
+    return m, xb, rng.standard_normal(shape, dtype=np.float32)
+
+def bench_graph(rounds=5, n=20000, reps=10) -> list:
+    "Rows: a chain as Model vs Sequential (samples/s); a residual block vs the sum of its layers (ms)."
+    x, y = _mlp_data(n)
+    f, s = _mlp(True), _mlp(False)
+    t = alternate({'model': lambda: f.fit(x, y, batch_size=50, verbose=0),
+                   'sequential': lambda: s.fit(x, y, batch_size=50, verbose=0)}, rounds=rounds)
+    m, xb, dout = _residual_block()
+    inputs, values = {}, {id(m._inputs[0]): xb}
+    for node in m._nodes:  # each layer's own inputs, for timing it alone
+        args = [values[id(a)] for a in node.inputs]
+        inputs[id(node)] = args if len(args) > 1 else args[0]
+        values[id(node.output)] = node.layer(inputs[id(node)], training=True)
+    first = m._nodes[0].layer  # as in training: no gradient for the input batch
+    def model_step():
+        for _ in range(reps):
+            m(xb, training=True)
+            m.backward(dout, need_dx=False)
+    def layers_step():
+        first.need_dx = False
+        for _ in range(reps):
+            for node in m._nodes:
+                node.layer(inputs[id(node)], training=True)
+                node.layer.backward(dout)
+        first.need_dx = True
+    with single_threaded_blas(): r = alternate({'model': model_step, 'layers': layers_step}, rounds=rounds)
+    return [dict(bench='MLP 784-50-40-10 train as a functional Model', unit='samples/s',
+                 dl2=n / median(t['model']), torch=None),
+            dict(bench='  the same layers as a Sequential', unit='samples/s', dl2=n / median(t['sequential']),
+                 torch=None),
+            dict(bench='residual block 32 ch., 64×16×16, fwd+bwd as a Model', unit='ms',
+                 dl2=1e3 * median(r['model']) / reps, torch=None),
+            dict(bench='  its layers, each alone, summed', unit='ms', dl2=1e3 * median(r['layers']) / reps,
+                 torch=None)]
+
 # %% ../nbs/14_performance.ipynb #cfddc740
-BENCHES = {'mlp': bench_mlp, 'ops': bench_ops, 'lenet': bench_lenet, 'gan': bench_gan,
+BENCHES = {'mlp': bench_mlp, 'ops': bench_ops, 'lenet': bench_lenet, 'gan': bench_gan, 'graph': bench_graph,
            'startup': lambda rounds=5: bench_startup()}
 
 def _speedup(r):
@@ -319,7 +379,7 @@ def format_table(rows, env=None) -> str:
     return '\n'.join(lines)
 
 def main(argv=None):
-    "Command line: python -m dl2.bench [all|mlp|ops|lenet|gan|startup] [--rounds R]"
+    "Command line: python -m dl2.bench [all|mlp|ops|lenet|gan|graph|startup] [--rounds R]"
     p = argparse.ArgumentParser(prog='python -m dl2.bench',
                                 description='dl2 benchmarks, against PyTorch when installed')
     p.add_argument('which', nargs='*', default=['all'],

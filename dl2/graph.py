@@ -29,6 +29,8 @@ class Node:
     "One call of a layer in a graph: the layer, the tensors it was called on, and the tensor it returned."
     def __init__(self, layer, inputs):
         self.layer, self.inputs, self.output = layer, list(inputs), None
+        self.merge = getattr(layer, 'multi_input', False)  # called on a list of inputs
+        self.in_ids = [id(t) for t in self.inputs]  # the keys of its inputs' values and gradients
 
 # %% ../nbs/09_graph.ipynb #gb2e2839
 _COUNT = {'input_layer': 0}
@@ -70,6 +72,7 @@ def call_symbolic(layer, x) -> KerasTensor:
         shape = layer.compute_output_shape(s)
     node = Node(layer, xs)
     node.output = KerasTensor(shape, node)
+    node.out_id = id(node.output)
     return node.output
 
 # %% ../nbs/09_graph.ipynb #g2a9bfef
@@ -333,12 +336,12 @@ def __call__(self:Model, x, training=False):
     xs = list(x) if self._multi_in else [x]
     if len(xs) != len(self._inputs):
         raise ValueError(f"Model {self.name!r}: expected {len(self._inputs)} inputs, received {len(xs)}")
-    values = {id(t): v for t, v in zip(self._inputs, xs)}
+    values, shared = {id(t): v for t, v in zip(self._inputs, xs)}, bool(self._shared)
     for n in self._nodes:
-        args = [values[id(t)] for t in n.inputs]
-        keep_state(self, n, save=False)  # a shared layer's buffers for this call
-        values[id(n.output)] = n.layer(args if isinstance(n.layer, Merge) else args[0], training)
-        if training: keep_state(self, n, save=True)
+        args = [values[i] for i in n.in_ids]
+        if shared: keep_state(self, n, save=False)  # a shared layer's buffers for this call
+        values[n.out_id] = n.layer(args if n.merge else args[0], training)
+        if shared and training: keep_state(self, n, save=True)
     outs = [values[id(t)] for t in self._outputs]
     return outs if self._multi_out else outs[0]
 
@@ -346,8 +349,11 @@ def __call__(self:Model, x, training=False):
 @patch
 def _needs(self:Model, need_dx):
     "Whether each tensor needs a gradient: the inputs (if dx is wanted), and what a trainable weight reaches."
+    key = (need_dx, *[l.trainable for l in self.layers])  # what the answer depends on; kept between steps
+    if getattr(self, '_needs_cache', (None,))[0] == key: return self._needs_cache[1]
     needs = {id(t): need_dx for t in self._inputs}
-    for n in self._nodes: needs[id(n.output)] = bool(n.layer.params) or any(needs[id(t)] for t in n.inputs)
+    for n in self._nodes: needs[n.out_id] = bool(n.layer.params) or True in [needs[i] for i in n.in_ids]
+    self._needs_cache = (key, needs)
     return needs
 
 @patch
@@ -361,19 +367,19 @@ def backward(self:Model, dout, need_dx=None):
     needs, grad, totals = self._needs(need_dx), {}, {}
     for t, d in zip(self._outputs, douts): grad[id(t)] = grad[id(t)] + d if id(t) in grad else d
     for n in reversed(self._nodes):
-        d = grad.pop(id(n.output), None)
-        if d is None or not needs[id(n.output)]: continue
-        keep_state(self, n, save=False)
-        old, n.layer.need_dx = n.layer.need_dx, any(needs[id(t)] for t in n.inputs)
+        d = grad.pop(n.out_id, None)
+        if d is None or not needs[n.out_id]: continue
+        if self._shared: keep_state(self, n, save=False)
+        old, n.layer.need_dx = n.layer.need_dx, True in [needs[i] for i in n.in_ids]
         try: dxs = n.layer.backward(d)
         finally: n.layer.need_dx = old
         if id(n.layer) in self._shared and n.layer.grads:  # weight sharing: the calls' gradients add up
             prev = totals.get(id(n.layer))
             new = list(n.layer.grads)
             totals[id(n.layer)] = new if prev is None else [a + b for a, b in zip(prev, new)]
-        for t, g in zip(n.inputs, dxs if isinstance(n.layer, Merge) else [dxs]):
-            if g is None or not needs[id(t)]: continue
-            grad[id(t)] = grad[id(t)] + g if id(t) in grad else g  # fan-out: the readers' gradients add up
+        for i, g in zip(n.in_ids, dxs if n.merge else [dxs]):
+            if g is None or not needs[i]: continue
+            grad[i] = grad[i] + g if i in grad else g  # fan-out: the readers' gradients add up
     for l in self.layers:
         if id(l) in totals: l.grads = totals[id(l)]
     if not need_dx: return None
