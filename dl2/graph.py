@@ -446,15 +446,14 @@ def model_from_config(cfg, dtype) -> Model:
 MODEL_BUILDERS['Model'] = model_from_config
 
 # %% ../nbs/09_graph.ipynb #g9275c50
-def _one_to_one(model, what):
-    if model._multi_in or model._multi_out:
-        n = f"{len(model._inputs)} and {len(model._outputs)}"
-        raise ValueError(f"Model {model.name!r}: {what} takes a model with one input and one output; "
-                         f"this one has {n} (call it and its backward directly)")
+def _one_output(model, what):
+    if model._multi_out:
+        raise ValueError(f"Model {model.name!r}: {what} takes a model with one output; this one has "
+                         f"{len(model._outputs)} (call it and its backward directly)")
 
 for _name in ('fit', 'evaluate', 'predict', 'train_on_batch', 'test_on_batch'):
     def _guarded(self, *args, _name=_name, **kwargs):
-        _one_to_one(self, _name)
+        _one_output(self, _name)
         return getattr(Sequential, _name)(self, *args, **kwargs)
     _guarded.__name__, _guarded.__doc__ = _name, getattr(Sequential, _name).__doc__
     setattr(Model, _name, _guarded)

@@ -391,17 +391,31 @@ class History(Callback):
         return fig
 
 # %% ../nbs/04_model.ipynb #83e9a02b
-def _as_xy(model, x, y, what='fit'):
-    "Validate and cast x and y once: x to the model's dtype, y to floats (or ints for sparse labels)."
+def _as_x(model, x, what):
+    "One input array, checked and cast to the model's dtype."
     if not isinstance(x, np.ndarray): x = np.asarray(x)
-    if y is not None and not isinstance(y, np.ndarray): y = np.asarray(y)
     if x.ndim == 0: raise ValueError(f"{what}: x must have a batch axis, received a scalar")
-    if y is not None and (y.ndim == 0 or len(x) != len(y)):
-        raise ValueError(f"{what}: x and y must have the same number of samples, "
-                         f"received {len(x)} and {len(y) if y.ndim else 'a scalar'}")
-    if len(x) == 0: raise ValueError(f"{what}: received no samples")
     if x.dtype.kind not in 'biuf': raise ValueError(f"{what}: x must be numbers, received dtype {x.dtype}")
-    x = np.ascontiguousarray(x, dtype=model.dtype)
+    return np.ascontiguousarray(x, dtype=model.dtype)
+
+def _n_samples(x) -> int: return len(x[0]) if isinstance(x, list) else len(x)  # a list: several inputs
+def _take(x, idx): return [a[idx] for a in x] if isinstance(x, list) else x[idx]
+
+def _as_xy(model, x, y, what='fit'):
+    "Validate and cast x (an array, or a list of them for a model with several inputs) and y once."
+    k = len(model._inputs) if getattr(model, '_multi_in', False) else 0
+    if k and (not isinstance(x, (list, tuple)) or len(x) != k):
+        raise ValueError(f"{what}: model {model.name!r} has {k} inputs; x must be a list of {k} arrays")
+    x = [_as_x(model, a, what) for a in x] if k else _as_x(model, x, what)
+    if k and len({len(a) for a in x}) > 1:
+        raise ValueError(f"{what}: the inputs must have the same number of samples, "
+                         f"received {[len(a) for a in x]}")
+    n = _n_samples(x)
+    if y is not None and not isinstance(y, np.ndarray): y = np.asarray(y)
+    if y is not None and (y.ndim == 0 or n != len(y)):
+        raise ValueError(f"{what}: x and y must have the same number of samples, "
+                         f"received {n} and {len(y) if y.ndim else 'a scalar'}")
+    if n == 0: raise ValueError(f"{what}: received no samples")
     if y is not None and not isinstance(model.loss, _losses.SparseCategoricalCrossentropy):
         if y.dtype.kind not in 'biuf':
             raise ValueError(f"{what}: y must be numbers, received dtype {y.dtype}")
@@ -411,13 +425,17 @@ def _as_xy(model, x, y, what='fit'):
 @patch
 def _check_data(self:Sequential, x, y, what):
     "Check x against the built model's input and every target against its output (before any step)."
-    exp = tuple(self.input_shape[1:])
-    if x.ndim - 1 != len(exp) or any(e is not None and e != s for e, s in zip(exp, x.shape[1:])):
-        first = self.layers[0].name
-        raise ValueError(f"{what}: layer {first!r} of model {self.name!r}: expected input shape "
-                         f"{shape_str(self.input_shape)}, received {x.shape}")
+    multi = isinstance(x, list)
+    xs, wants = (x, self.input_shape) if multi else ([x], [self.input_shape])
+    for i, (a, want) in enumerate(zip(xs, wants)):
+        exp = tuple(want[1:])
+        if a.ndim - 1 != len(exp) or any(e is not None and e != s for e, s in zip(exp, a.shape[1:])):
+            where = f"input {i}" if multi else f"layer {self.layers[0].name!r}"
+            raise ValueError(f"{what}: {where} of model {self.name!r}: expected input shape "
+                             f"{shape_str(want)}, received {a.shape}")
     if y is None: return
-    out = self.compute_output_shape((None,) + tuple(x.shape[1:]))  # x's sizes where the model has None
+    sizes = lambda a: (None,) + tuple(a.shape[1:])  # x's sizes where the model has None
+    out = self.compute_output_shape([sizes(a) for a in x] if multi else sizes(x))
     try: self.loss._check(y, np.broadcast_to(np.zeros((), self.dtype), (len(y),) + tuple(out[1:])))
     except (TypeError, ValueError) as e: raise ValueError(f"{what}: {e}") from None
 
@@ -458,27 +476,28 @@ def _fit_data(self:Sequential, x, y, validation_data, validation_split, sample_w
     if not (ok and 0 <= validation_split < 1):
         raise ValueError(f"fit: validation_split must be in [0, 1), received {validation_split!r}")
     x, y = _as_xy(self, x, y)
-    w = _sample_weights('fit', sample_weight, len(x))
+    w = _sample_weights('fit', sample_weight, _n_samples(x))
     if class_weight is not None:
         if w is not None: raise ValueError("fit: give sample_weight or class_weight, not both")
         w = _class_weights('fit', class_weight, y)
     if validation_split and validation_data is None:
-        k = len(x) - int(round(len(x) * validation_split))
-        if not 0 < k < len(x):
-            raise ValueError(f"fit: validation_split={validation_split} leaves {k} of {len(x)} samples for "
+        n = _n_samples(x)
+        k = n - int(round(n * validation_split))
+        if not 0 < k < n:
+            raise ValueError(f"fit: validation_split={validation_split} leaves {k} of {n} samples for "
                              "training and the rest for validation; each part needs at least one")
-        cut = lambda a: (a[:k], a[k:]) if a is not None else (None, None)
+        cut = lambda a: (None, None) if a is None else (_take(a, slice(None, k)), _take(a, slice(k, None)))
         (x, xv), (y, yv), (w, wv) = cut(x), cut(y), cut(w)
         validation_data = (xv, yv, wv)
     elif validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
             raise ValueError("fit: validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight)")
         xv, yv = _as_xy(self, *validation_data[:2], what='fit(validation_data)')
-        wv = _sample_weights('fit(validation_data)', (list(validation_data) + [None])[2], len(xv))
+        wv = _sample_weights('fit(validation_data)', (list(validation_data) + [None])[2], _n_samples(xv))
         validation_data = (xv, yv, wv)
     built = self.built
     try:
-        if not built: self.build(x.shape)
+        if not built: self.build(x.shape)  # (a model with several inputs is built when it is made)
         self._check_data(x, y, 'fit')
         if validation_data is not None: self._check_data(*validation_data[:2], 'fit(validation_data)')
     except Exception:
@@ -498,11 +517,11 @@ def _batches(n, batch_size, shuffle, rng):
 def _train_epoch(self:Sequential, x, y, w, batch_size, shuffle, rng, cbs, progress):
     "One pass over (x, y) in mini-batches; returns the logs: the loss and metrics averaged over the samples."
     totals, sizes = dict.fromkeys(['loss'] + self.metrics, 0.0), dict.fromkeys(['loss'] + self.metrics, 0.0)
-    for i, idx in enumerate(_batches(len(x), batch_size, shuffle, rng)):
-        xb, yb, wb = x[idx], y[idx], (w[idx] if w is not None else None)
+    for i, idx in enumerate(_batches(_n_samples(x), batch_size, shuffle, rng)):
+        xb, yb, wb = _take(x, idx), y[idx], (w[idx] if w is not None else None)
         cbs.call('on_train_batch_begin', i)
         loss, values = self.train_step(xb, yb, wb)
-        n = len(xb)
+        n = len(yb)
         weight = n if wb is None else float(wb.sum())  # metrics: weighted means; the loss: per sample
         for k, v in {'loss': loss, **values}.items():
             size = n if k == 'loss' else weight
@@ -560,7 +579,7 @@ def fit(self:Sequential, x, y, batch_size:int=32, epochs:int=1, validation_data=
     history.set_model(self)
     cbs.cbs.append(history)  # last, as in Keras: it records the logs as the other callbacks left them
     x, y, w, val = self._fit_data(x, y, validation_data, validation_split, sample_weight, class_weight)
-    steps = math.ceil(len(x) / batch_size)
+    steps = math.ceil(_n_samples(x) / batch_size)
     cbs.set_params(dict(verbose=verbose, epochs=epochs, steps=steps, do_validation=val is not None))
     self._bind()
     progress, rng = ProgressBar(verbose, epochs, steps), get_rng()
@@ -593,10 +612,11 @@ def predict(self:Sequential, x, batch_size:int=256, verbose:int|str=0, callbacks
     out = None
     cbs.call('on_predict_begin')
     with single_threaded_blas():
-        for i, s in enumerate(range(0, len(x), batch_size)):
+        n = _n_samples(x)
+        for i, s in enumerate(range(0, n, batch_size)):
             cbs.call('on_predict_batch_begin', i)
-            yb = self(x[s:s + batch_size], training=False)
-            if out is None: out = np.empty((len(x),) + yb.shape[1:], dtype=yb.dtype)
+            yb = self(_take(x, slice(s, s + batch_size)), training=False)
+            if out is None: out = np.empty((n,) + yb.shape[1:], dtype=yb.dtype)
             out[s:s + len(yb)] = yb
             cbs.call('on_predict_batch_end', i, {'outputs': yb})
     cbs.call('on_predict_end')
@@ -609,17 +629,18 @@ def _evaluate(self:Sequential, x, y, w=None, batch_size=256, cbs=None):
     cbs = cbs or CallbackList([], self)
     cbs.call('on_test_begin')
     totals = dict.fromkeys(['loss'] + self.metrics, 0.0)
-    for i, s in enumerate(range(0, len(x), batch_size)):
+    n = _n_samples(x)
+    for i, s in enumerate(range(0, n, batch_size)):
         cbs.call('on_test_batch_begin', i)
-        xb, yb = x[s:s + batch_size], y[s:s + batch_size]
+        xb, yb = _take(x, slice(s, s + batch_size)), y[s:s + batch_size]
         wb = 1.0 if w is None else w[s:s + batch_size]
         yt, yp = self.loss._check(yb, self(xb, training=False))
         losses = self.loss.per_sample(yt, yp)
         totals['loss'] += float(np.sum(wb * losses))
         for k, f in self._metric_fns: totals[k] += float(np.sum(wb * f(yt, yp)))
-        cbs.call('on_test_batch_end', i, {'loss': float(np.sum(wb * losses)) / len(xb)})
-    weight = len(x) if w is None else float(w.sum())
-    logs = {k: v / len(x) if k == 'loss' else (v / weight if weight else 0.0) for k, v in totals.items()}
+        cbs.call('on_test_batch_end', i, {'loss': float(np.sum(wb * losses)) / len(yb)})
+    weight = n if w is None else float(w.sum())
+    logs = {k: v / n if k == 'loss' else (v / weight if weight else 0.0) for k, v in totals.items()}
     cbs.call('on_test_end', logs)
     return logs
 
@@ -637,7 +658,7 @@ def evaluate(self:Sequential, x, y, batch_size:int=256, verbose:int|str='auto', 
         raise ValueError(f"Sequential {self.name!r} is not built: train it or give it an Input")
     x, y = _as_xy(self, x, y, 'evaluate')
     self._check_data(x, y, 'evaluate')
-    w = _sample_weights('evaluate', sample_weight, len(x))
+    w = _sample_weights('evaluate', sample_weight, _n_samples(x))
     with single_threaded_blas(): logs = self._evaluate(x, y, w, batch_size=batch_size, cbs=cbs)
     if verbose: print(_fmt_logs(logs))
     if return_dict: return logs
@@ -656,13 +677,15 @@ def train_on_batch(self:Sequential, x, y, sample_weight=None, class_weight:dict|
 @patch
 def test_on_batch(self:Sequential, x, y, sample_weight=None, return_dict:bool=False):
     "Loss (and metrics) of (x, y) as one batch, in inference mode."
-    return self.evaluate(x, y, batch_size=max(len(x), 1), verbose=0, sample_weight=sample_weight,
+    x, y = _as_xy(self, x, y, 'test_on_batch')
+    return self.evaluate(x, y, batch_size=_n_samples(x), verbose=0, sample_weight=sample_weight,
                          return_dict=return_dict)
 
 @patch
 def predict_on_batch(self:Sequential, x):
     "Outputs for x as one batch, in inference mode."
-    return self.predict(x, batch_size=max(len(x), 1))
+    x, _ = _as_xy(self, x, None, 'predict_on_batch')
+    return self.predict(x, batch_size=_n_samples(x))
 
 # %% ../nbs/04_model.ipynb #7a39e4bb
 @patch
@@ -958,18 +981,18 @@ def lr_find(model:Sequential, x, y, # A compiled model and training data
     if not 0 < start_lr < end_lr:
         raise ValueError(f"lr_find: need 0 < start_lr < end_lr, received {start_lr} and {end_lr}")
     x, y = _as_xy(model, x, y, 'lr_find')
-    if not model.built: model.build(x.shape)
+    if not model.built: model.build(x.shape)  # (x is an array: a model with several inputs is built)
     saved, opt = model.get_weights(), model.optimizer
     fresh = type(opt).from_config(dict(opt.get_config(), learning_rate=float(start_lr)))  # never a schedule
     model.optimizer = fresh.bind(model.params)
     schedule = np.geomspace(start_lr, end_lr, num_steps)
-    batches = _endless_batches(len(x), batch_size, np.random.default_rng(seed))
+    batches = _endless_batches(_n_samples(x), batch_size, np.random.default_rng(seed))
     lrs, losses, avg = [], [], 0.0
     try:
         with single_threaded_blas():
             for i, (lr, idx) in enumerate(zip(schedule, batches)):
                 model.optimizer.learning_rate = float(lr)
-                loss, _ = model.train_step(x[idx], y[idx])
+                loss, _ = model.train_step(_take(x, idx), y[idx])
                 avg = beta * avg + (1 - beta) * loss
                 lrs.append(float(lr))
                 losses.append(avg / (1 - beta ** (i + 1)))

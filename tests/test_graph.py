@@ -89,11 +89,29 @@ def test_a_chain_as_a_model_trains_like_the_same_sequential():
     a, b = make(True), make(False)
     assert all(np.array_equal(u, v) for u, v in zip(a.get_weights(), b.get_weights()))
 
-def test_several_inputs_or_outputs_are_refused_by_fit():
+def test_two_inputs_train_and_several_outputs_are_refused(tmp_path):
+    X, Y = digits()
+    a, b = dl2.Input((32,)), dl2.Input((32,))
+    h = dl2.Concatenate()([dl2.Dense(16, activation='relu')(a), dl2.Dense(16, activation='relu')(b)])
+    m = dl2.Model([a, b], dl2.Dense(10)(h))
+    m.compile(dl2.Adam(0.01), dl2.SparseCategoricalCrossentropy(from_logits=True), metrics=['accuracy'])
+    xs = [X[:, :32], X[:, 32:]]
+    hist = m.fit(xs, Y, epochs=3, batch_size=32, validation_split=0.2, sample_weight=np.ones(len(Y)), verbose=0)
+    assert hist.history['loss'][-1] < hist.history['loss'][0] and hist.history['val_accuracy'][-1] > 0.5
+    assert m.predict(xs).shape == (len(Y), 10) and m.predict_on_batch([x[:4] for x in xs]).shape == (4, 10)
+    assert m.evaluate(xs, Y, verbose=0, return_dict=True)['accuracy'] > 0.5
+    before = [w.copy() for w in m.get_weights()]
+    for bad, match in [(X, "has 2 inputs; x must be a list of 2 arrays"), ([xs[0]], "x must be a list of 2 arrays"),
+                       ([xs[0], xs[1][:-1]], "the inputs must have the same number of samples"),
+                       ([xs[0], xs[1][:, :5]], r"input 1 of model .*: expected input shape \(None, 32\)")]:
+        with pytest.raises(ValueError, match=match): m.fit(bad, Y, verbose=0)
+    assert all(np.array_equal(u, v) for u, v in zip(before, m.get_weights()))
+    m.save(tmp_path / 'two.npz')
+    assert np.array_equal(dl2.load_model(tmp_path / 'two.npz').predict(xs), m.predict(xs))
     p, q = dl2.Input((3,)), dl2.Input((3,))
-    m = dl2.Model([p, q], dl2.Add()([p, dl2.Dense(3)(q)]))
-    m.compile('sgd', 'mse')
-    with pytest.raises(ValueError, match="one input and one output"): m.fit([np.ones((2, 3))] * 2, np.ones((2, 3)))
+    two_out = dl2.Model([p, q], [dl2.Dense(1)(p), dl2.Dense(1)(q)])
+    two_out.compile('sgd', 'mse')
+    with pytest.raises(ValueError, match="takes a model with one output"): two_out.fit([np.ones((2, 3))] * 2, np.ones((2, 1)))
 
 def test_residual_network_matches_torch_autograd(f64):
     torch = pytest.importorskip('torch')
