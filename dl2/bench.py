@@ -19,8 +19,7 @@ from .sampling import MaxPooling2D, UpSampling2D
 from .batchnorm import BatchNormalization
 from .lenet import LeNet5
 from .gan import dcgan_mnist
-from .dense import ReLU
-from .graph import Model, Add
+from .graph import Model, residual_block
 
 # %% auto #0
 __all__ = ['OPS', 'BENCHES', 'environment', 'alternate', 'median', 'dl2_mlp_epoch', 'torch_mlp_epoch', 'versus', 'bench_mlp',
@@ -315,9 +314,7 @@ def _residual_block(shape=(64, 16, 16, 32)):
     "A residual block as a functional Model, an input batch and an upstream gradient."
     set_seed(0)
     x = Input(shape[1:])
-    y = ReLU()(BatchNormalization()(Conv2D(shape[-1], 3, padding='same', use_bias=False)(x)))
-    y = BatchNormalization()(Conv2D(shape[-1], 3, padding='same', use_bias=False)(y))
-    m = Model(x, ReLU()(Add()([y, x])))
+    m = Model(x, residual_block(x, shape[-1]))
     rng = np.random.default_rng(0)
     xb = rng.standard_normal(shape, dtype=np.float32)
     return m, xb, rng.standard_normal(shape, dtype=np.float32)

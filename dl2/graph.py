@@ -10,11 +10,14 @@ import numpy as np
 from fastcore.basics import patch
 from .core import Layer, register_layer, shape_str
 from .model import Sequential, Input, MODEL_BUILDERS, walk_layers, layer_from_config
+from .dense import ReLU
+from .conv import Conv2D
+from .batchnorm import BatchNormalization
 
 # %% auto #0
 __all__ = ['KerasTensor', 'Node', 'as_tensor', 'is_symbolic', 'compatible', 'call_symbolic', 'broadcast_shapes', 'unbroadcast',
            'Merge', 'Add', 'Subtract', 'Average', 'Multiply', 'Maximum', 'Concatenate', 'nodes_between', 'Model',
-           'keep_state', 'model_from_config']
+           'keep_state', 'model_from_config', 'residual_block']
 
 # %% ../nbs/09_graph.ipynb #g0105dac
 class KerasTensor:
@@ -457,3 +460,16 @@ for _name in ('fit', 'evaluate', 'predict', 'train_on_batch', 'test_on_batch'):
         return getattr(Sequential, _name)(self, *args, **kwargs)
     _guarded.__name__, _guarded.__doc__ = _name, getattr(Sequential, _name).__doc__
     setattr(Model, _name, _guarded)
+
+# %% ../nbs/09_graph.ipynb #g0691270
+def residual_block(x, # A symbolic tensor (None, H, W, C)
+                   filters:int, # Channels of the output
+                   strides:int=1, # Stride of the first convolution (and of the projection)
+                   momentum:float=0.9): # Of the batch norms' moving statistics
+    "conv-BN-ReLU-conv-BN plus the shortcut (projected by a 1×1 conv if the shape changes), then ReLU."
+    bn = lambda t: BatchNormalization(momentum=momentum)(t)
+    y = ReLU()(bn(Conv2D(filters, 3, strides=strides, padding='same', use_bias=False)(x)))
+    y = bn(Conv2D(filters, 3, padding='same', use_bias=False)(y))
+    same = strides == 1 and x.shape[-1] == filters
+    shortcut = x if same else Conv2D(filters, 1, strides=strides)(x)
+    return ReLU()(Add()([y, shortcut]))

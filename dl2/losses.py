@@ -7,7 +7,7 @@ Docs: https://dl2-book.github.io/dl2/losses.html.md"""
 # %% ../nbs/02_losses.ipynb #56ba721a
 from __future__ import annotations
 import numpy as np
-from .core import sigmoid, softmax
+from .core import sigmoid, softmax, check_bool
 
 # %% auto #0
 __all__ = ['EPSILON', 'LOSSES', 'Loss', 'MeanSquaredError', 'MeanAbsoluteError', 'Huber', 'BinaryCrossentropy', 'logsumexp',
@@ -20,10 +20,7 @@ class Loss:
     def __init__(self,
                  from_logits:bool=False, # `y_pred` holds logits rather than probabilities
                 ):
-        if not isinstance(from_logits, (bool, np.bool_)):
-            raise TypeError(f"{type(self).__name__}: from_logits must be True or False, "
-                            f"received {from_logits!r}")
-        self.from_logits = bool(from_logits)
+        self.from_logits = check_bool(from_logits, f"{type(self).__name__}: from_logits")
 
     def _check(self, y_true, y_pred):
         "Cast both to y_pred's float dtype and check that their shapes match."

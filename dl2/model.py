@@ -11,7 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 import numpy as np
 from fastcore.basics import patch
-from .core import Layer, LAYERS, register_layer, get_rng, shape_str, floatx, single_threaded_blas
+from .core import Layer, LAYERS, register_layer, get_rng, shape_str, floatx, single_threaded_blas, check_bool
 from . import losses as _losses, optim as _optim
 
 # %% auto #0
@@ -573,8 +573,7 @@ def fit(self:Sequential, x, y, batch_size:int=32, epochs:int=1, validation_data=
     epochs = _int_arg('fit', 'epochs', epochs, 0)
     initial_epoch = _int_arg('fit', 'initial_epoch', initial_epoch, 0)
     verbose = _verbose_arg('fit', verbose)
-    if not isinstance(shuffle, (bool, np.bool_)):
-        raise TypeError(f"fit: shuffle must be True or False, received {shuffle!r}")
+    shuffle = check_bool(shuffle, 'fit: shuffle')
     cbs, history = CallbackList(callbacks, self), History()  # the callbacks are checked before anything runs
     history.set_model(self)
     cbs.cbs.append(history)  # last, as in Keras: it records the logs as the other callbacks left them

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 from numba import njit, prange, get_num_threads
 from fastcore.basics import patch
+from .core import check_bool
 
 # %% auto #0
 __all__ = ['sgd_kernel', 'rmsprop_kernel', 'adagrad_kernel', 'SCHEDULES', 'schedules', 'OPTIMIZERS', 'sgd_update',
@@ -107,12 +108,6 @@ def _require(cls, arg, value, kind):
     number = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
     if not (number and ok(value)): raise ValueError(f"{cls}: {arg} must be {expected}, received {value!r}")
     return value
-
-def _flag(cls, arg, value):
-    "`value` as a bool if it is one (NumPy's included), else a TypeError naming the argument."
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{cls}: {arg} must be True or False, received {value!r}")
-    return bool(value)
 
 def _value(a):
     "A float for one step, an array for an array of steps."
@@ -226,7 +221,7 @@ class Optimizer:
         name, k = type(self).__name__, ema_overwrite_frequency
         wd = _require(name, 'weight_decay', weight_decay, '>=0')
         ema_momentum = _require(name, 'ema_momentum', ema_momentum, '[0,1)')
-        use_ema = _flag(name, 'use_ema', use_ema)
+        use_ema = check_bool(use_ema, f"{name}: use_ema")
         if k is not None and not (isinstance(k, (int, np.integer)) and k > 0):
             raise ValueError(f"{name}: ema_overwrite_frequency must be None or a positive integer, "
                              f"received {k!r}")
@@ -331,7 +326,7 @@ class SGD(Optimizer):
                  **kwargs):
         name = type(self).__name__
         self.momentum = float(_require(name, 'momentum', momentum, '[0,1)'))
-        self.nesterov = _flag(name, 'nesterov', nesterov)
+        self.nesterov = check_bool(nesterov, f"{name}: nesterov")
         super().__init__(learning_rate, params, weight_decay=weight_decay, **kwargs)
     def update(self, p, g, st, lr): sgd_kernel(p, g, st[0], lr, self.momentum, self.nesterov)
     def get_config(self): return dict(super().get_config(), momentum=self.momentum, nesterov=self.nesterov)

@@ -26,7 +26,7 @@ MODULE_ONLY = {
               'CategoricalAccuracy', 'SparseCategoricalAccuracy', 'BinaryAccuracy', 'TopKCategoricalAccuracy',
               'SparseTopKCategoricalAccuracy', 'get_metric', 'walk_layers', 'layer_from_config'},   # dl2.metrics.X
     'graph': {'Node', 'as_tensor', 'is_symbolic', 'compatible', 'call_symbolic', 'broadcast_shapes', 'unbroadcast',
-              'Merge', 'nodes_between', 'keep_state', 'model_from_config'},
+              'Merge', 'nodes_between', 'keep_state', 'model_from_config', 'residual_block'},
     'conv': {'to_pair', 'conv_output_shape', 'pad_input', 'use_direct', 'conv_algorithm', 'conv2d_backward_input'},
     'conv_transpose': {'conv_transpose_output_shape'},
     'sampling': {'pool_params'},
