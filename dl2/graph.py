@@ -8,8 +8,10 @@ Docs: https://dl2-book.github.io/dl2/graph.html.md"""
 from __future__ import annotations
 import numpy as np
 from fastcore.basics import patch
-from .core import Layer, register_layer, shape_str
+from .core import Layer, register_layer, shape_str, check_nonneg_number
 from .model import Sequential, Input, MODEL_BUILDERS, walk_layers, layer_from_config
+from .model import DEFAULT_METRICS, Metric, compile_loss, warn_softmax, loss_and_metrics, metric_spec
+from . import losses as _losses
 from .dense import ReLU
 from .conv import Conv2D
 from .batchnorm import BatchNormalization
@@ -17,7 +19,7 @@ from .batchnorm import BatchNormalization
 # %% auto #0
 __all__ = ['KerasTensor', 'Node', 'as_tensor', 'is_symbolic', 'compatible', 'call_symbolic', 'broadcast_shapes', 'unbroadcast',
            'Merge', 'Add', 'Subtract', 'Average', 'Multiply', 'Maximum', 'Concatenate', 'nodes_between', 'Model',
-           'keep_state', 'model_from_config', 'residual_block']
+           'keep_state', 'model_from_config', 'per_output', 'residual_block']
 
 # %% ../nbs/09_graph.ipynb #g0105dac
 class KerasTensor:
@@ -449,17 +451,105 @@ def model_from_config(cfg, dtype) -> Model:
 MODEL_BUILDERS['Model'] = model_from_config
 
 # %% ../nbs/09_graph.ipynb #g9275c50
-def _one_output(model, what):
-    if model._multi_out:
-        raise ValueError(f"Model {model.name!r}: {what} takes a model with one output; this one has "
-                         f"{len(model._outputs)} (call it and its backward directly)")
+@patch(as_prop=True)
+def output_names(self:Model):
+    "Keras' names of the outputs: the layers that make them (`_1`, `_2` added where a name repeats)."
+    names = []
+    for t in self._outputs:
+        base, k = self._tensor_name(t), 1
+        name = base
+        while name in names: name, k = f"{base}_{k}", k + 1
+        names.append(name)
+    return names
 
-for _name in ('fit', 'evaluate', 'predict', 'train_on_batch', 'test_on_batch'):
-    def _guarded(self, *args, _name=_name, **kwargs):
-        _one_output(self, _name)
-        return getattr(Sequential, _name)(self, *args, **kwargs)
-    _guarded.__name__, _guarded.__doc__ = _name, getattr(Sequential, _name).__doc__
-    setattr(Model, _name, _guarded)
+def per_output(model, what, value, default=None):
+    "One entry per output, from a list (in output order), a dict by output name, or one value for all."
+    names = model.output_names
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - set(names), key=str)
+        missing = [n for n in names if n not in value]
+        if unknown or (missing and default is None):
+            raise ValueError(f"Model {model.name!r}: {what} must have a key per output {names}, "
+                             f"received {sorted(value, key=str)}")
+        return [value.get(n, default) for n in names]
+    if isinstance(value, (list, tuple)):
+        if len(value) != len(names):
+            raise ValueError(f"Model {model.name!r}: {what} must have one entry per output {names}, "
+                             f"received {len(value)}")
+        return list(value)
+    return [value] * len(names)
+
+# %% ../nbs/09_graph.ipynb #db2df6d4
+@patch
+def compile(self:Model, optimizer='rmsprop', # An Optimizer or a name
+            loss=None, # A loss; for several outputs, a list or dict of them (one loss: the same for all)
+            metrics=DEFAULT_METRICS, # Metric names or objects; for several outputs, a list or dict of lists
+            loss_weights=None): # For several outputs: a weight per output (list or dict), 1 by default
+    "Sequential's `compile`; for several outputs, a loss, metrics and a weight per output, as in Keras."
+    if not self._multi_out:
+        if loss_weights is not None:
+            raise ValueError(f"Model {self.name!r}: loss_weights is for a model with several outputs")
+        return Sequential.compile(self, optimizer, loss, metrics)
+    who, names = f"Model {self.name!r}", self.output_names
+    if isinstance(metrics, str):
+        raise TypeError(f"compile: metrics must be a list or a dict, received {metrics!r}")
+    losses = per_output(self, 'loss', loss)
+    default = metrics is DEFAULT_METRICS  # accuracy for each output with a cross-entropy loss
+    specs = [metrics] * len(names) if default else per_output(self, 'metrics', metrics or {}, [])
+    weights = per_output(self, 'loss_weights', 1.0 if loss_weights is None else loss_weights, 1.0)
+    heads = []  # (name, loss, weight, [(log name, metric function)], metrics as given) per output
+    for name, l, m, w in zip(names, losses, specs, weights):
+        m = [] if m is None else [m] if isinstance(m, (str, Metric)) else m
+        l, fns, m = compile_loss(f"{who}, output {name!r}", l, m)
+        heads.append((name, l, check_nonneg_number(w, f"compile: loss_weights[{name!r}]"), fns, m))
+    optimizer = self._free_optimizer(optimizer)
+    self._heads, self.loss, self._metric_specs = heads, [h[1] for h in heads], [h[4] for h in heads]
+    self.metrics = [f"{h[0]}_{k}" for h in heads for k, _ in h[3]]
+    self._loss_logs = ['loss'] + [f"{n}_loss" for n in names]
+    self._take_optimizer(optimizer)
+    for h, t in zip(heads, self._outputs):
+        if t.node is not None: warn_softmax(who, h[1], t.node.layer)
+
+@patch
+def compute_loss(self:Model, y, out, sample_weight=None, grad=True):
+    "Several outputs: the weighted sum of the losses, a gradient per output, each output's loss and metrics."
+    if not self._multi_out: return Sequential.compute_loss(self, y, out, sample_weight, grad)
+    total, douts, losses, values = 0.0, [], {}, {}
+    for (name, loss, weight, fns, _), yk, ok in zip(self._heads, y, out):
+        value, d, logs = loss_and_metrics(loss, fns, yk, ok, sample_weight, grad)
+        total += weight * value
+        douts.append(d if d is None or weight == 1 else d * weight)
+        losses[f"{name}_loss"] = value
+        values.update({f"{name}_{k}": v for k, v in logs.items()})
+    return total, douts, {**losses, **values}
+
+# %% ../nbs/09_graph.ipynb #2c67733c
+@patch
+def _as_y(self:Model, y, n, what, loss=None):
+    "Several outputs: a list of targets (or a dict by output name), each checked with its output's loss."
+    if not self._multi_out: return Sequential._as_y(self, y, n, what, loss)
+    names = self.output_names
+    if isinstance(y, dict):
+        if set(y) != set(names):
+            raise ValueError(f"{what}: y must have a key per output {names}, received {sorted(y, key=str)}")
+        y = [y[k] for k in names]
+    if not isinstance(y, (list, tuple)) or len(y) != len(names):
+        raise ValueError(f"{what}: model {self.name!r} has {len(names)} outputs {names}; y must be a list of "
+                         f"{len(names)} arrays or a dict by output name")
+    losses = [h[1] for h in self._heads] if self.loss else [None] * len(names)
+    return [Sequential._as_y(self, a, n, f"{what} (output {k!r})", l) for a, k, l in zip(y, names, losses)]
+
+@patch
+def _check_y(self:Model, y, out, what, loss=None):
+    if not self._multi_out: return Sequential._check_y(self, y, out, what, loss)
+    for yk, ok, h in zip(y, out, self._heads):
+        Sequential._check_y(self, yk, ok, f"{what} (output {h[0]!r})", h[1])
+
+@patch
+def _compile_config(self:Model):
+    if not self._multi_out: return Sequential._compile_config(self)
+    return dict(loss=[_losses.serialize(h[1]) for h in self._heads], loss_weights=[h[2] for h in self._heads],
+                metrics=[[metric_spec(m) for m in h[4]] for h in self._heads])
 
 # %% ../nbs/09_graph.ipynb #g0691270
 def residual_block(x, # A symbolic tensor (None, H, W, C)

@@ -15,10 +15,11 @@ from .core import Layer, LAYERS, register_layer, get_rng, shape_str, floatx, sin
 from . import losses as _losses, optim as _optim
 
 # %% auto #0
-__all__ = ['metrics', 'METRICS', 'FORMAT', 'MODEL_BUILDERS', 'models', 'Input', 'Sequential', 'walk_layers', 'accuracy_fn',
-           'Metric', 'MeanAbsoluteError', 'MeanSquaredError', 'CategoricalAccuracy', 'SparseCategoricalAccuracy',
-           'BinaryAccuracy', 'TopKCategoricalAccuracy', 'SparseTopKCategoricalAccuracy', 'get_metric', 'Callback',
-           'CallbackList', 'History', 'ProgressBar', 'layer_from_config', 'clone_model', 'load_model', 'EarlyStopping',
+__all__ = ['metrics', 'METRICS', 'DEFAULT_METRICS', 'FORMAT', 'MODEL_BUILDERS', 'models', 'Input', 'Sequential', 'walk_layers',
+           'accuracy_fn', 'Metric', 'MeanAbsoluteError', 'MeanSquaredError', 'CategoricalAccuracy',
+           'SparseCategoricalAccuracy', 'BinaryAccuracy', 'TopKCategoricalAccuracy', 'SparseTopKCategoricalAccuracy',
+           'get_metric', 'compile_loss', 'warn_softmax', 'loss_and_metrics', 'Callback', 'CallbackList', 'History',
+           'ProgressBar', 'layer_from_config', 'clone_model', 'metric_spec', 'load_model', 'EarlyStopping',
            'ModelCheckpoint', 'TerminateOnNaN', 'LearningRateScheduler', 'lr_find', 'suggest_lr', 'plot_lr_find']
 
 # %% ../nbs/04_model.ipynb #9e9eeefa
@@ -266,39 +267,58 @@ def get_metric(metric, loss):
                      f"{['accuracy'] + sorted(METRICS)}")
 
 # %% ../nbs/04_model.ipynb #59a2c94c
-_DEFAULT_METRICS = ('accuracy',)
+DEFAULT_METRICS = ('accuracy',)
 
-@patch
-def compile(self:Sequential, optimizer='rmsprop', # An Optimizer or a name ('sgd', 'adam', ...)
-            loss=None, # A Loss or a name ('mse', 'sparse_categorical_crossentropy', ...)
-            metrics=_DEFAULT_METRICS): # names ('accuracy', 'mae', ...) or dl2.metrics objects
-    "Choose the loss, the optimizer and the metrics for training; if an argument is wrong, nothing changes."
-    if loss is None:
-        raise ValueError(f"Sequential {self.name!r}: compile needs a loss, "
-                         f"e.g. one of {sorted(_losses.LOSSES)}")
-    loss, optimizer = _losses.get(loss), _optim.get(optimizer)
+def compile_loss(who, loss, metrics):
+    "The `Loss`, the metrics as (log name, per-sample function) pairs and the metrics as given; checked."
+    if loss is None: raise ValueError(f"{who}: compile needs a loss, e.g. one of {sorted(_losses.LOSSES)}")
+    loss = _losses.get(loss)
     if isinstance(metrics, str):
         raise TypeError(f"compile: metrics must be a list such as ['accuracy'], received {metrics!r}")
-    default, metrics = metrics is _DEFAULT_METRICS, list(metrics or [])
+    default, metrics = metrics is DEFAULT_METRICS, list(metrics or [])
     if default and not isinstance(loss, (_losses.CategoricalCrossentropy, _losses.BinaryCrossentropy)):
         metrics = []  # the default accuracy, quietly dropped for a regression loss
     fns = [get_metric(m, loss) for m in metrics]
     if len({k for k, _ in fns}) < len(fns):
         raise ValueError(f"compile: metric names repeat: {[k for k, _ in fns]}")
+    return loss, fns, metrics
+
+def warn_softmax(who, loss, layer):
+    "Keras' warning: a loss on logits after a layer that applies a softmax."
+    act = getattr(getattr(layer, 'activation', None), 'name', None)
+    if getattr(loss, 'from_logits', False) and act == 'softmax':
+        warnings.warn(f"{who}: the loss expects logits (from_logits=True), but layer {layer.name!r} applies "
+                      "a softmax; remove the softmax, or use from_logits=False", stacklevel=3)
+
+@patch
+def _free_optimizer(self:Sequential, optimizer):
+    "The optimizer (from a name), refused if it already trains another model."
+    optimizer = _optim.get(optimizer)
     owner = getattr(optimizer, '_model', None)
     owner = owner() if owner is not None else None
     if owner is not None and owner is not self:
         raise ValueError(f"Sequential {self.name!r}: this {type(optimizer).__name__} already trains model "
                          f"{owner.name!r}; give each model an optimizer of its own")
+    return optimizer
+
+@patch
+def _take_optimizer(self:Sequential, optimizer):
     if self.optimizer is not None and self.optimizer is not optimizer: self.optimizer._model = None
-    self.loss, self.optimizer, self._metric_fns = loss, optimizer, fns
-    self.metrics, self._metric_specs = [k for k, _ in fns], metrics
-    optimizer._model = weakref.ref(self)
-    act = getattr(self.layers[-1], 'activation', None) if self.layers else None
-    if getattr(loss, 'from_logits', False) and getattr(act, 'name', None) == 'softmax':
-        warnings.warn(f"Sequential {self.name!r}: the loss expects logits (from_logits=True), but the last "
-                      "layer applies a softmax; remove the softmax, or use from_logits=False", stacklevel=2)
+    self.optimizer, optimizer._model = optimizer, weakref.ref(self)
     if self.built: self._bind()
+
+@patch
+def compile(self:Sequential, optimizer='rmsprop', # An Optimizer or a name ('sgd', 'adam', ...)
+            loss=None, # A Loss or a name ('mse', 'sparse_categorical_crossentropy', ...)
+            metrics=DEFAULT_METRICS): # names ('accuracy', 'mae', ...) or dl2.metrics objects
+    "Choose the loss, the optimizer and the metrics for training; if an argument is wrong, nothing changes."
+    who = f"Sequential {self.name!r}"
+    loss, fns, specs = compile_loss(who, loss, metrics)
+    optimizer = self._free_optimizer(optimizer)
+    self.loss, self._metric_fns, self._metric_specs = loss, fns, specs
+    self.metrics, self._loss_logs = [k for k, _ in fns], ['loss']  # the names in the logs
+    self._take_optimizer(optimizer)
+    warn_softmax(who, loss, self.layers[-1] if self.layers else None)
 
 # %% ../nbs/04_model.ipynb #583d26ee
 @patch
@@ -310,23 +330,33 @@ def _bind(self:Sequential):
         self.optimizer.bind(params, keep_state=True)
 
 # %% ../nbs/04_model.ipynb #edf73344
+def loss_and_metrics(loss, fns, y, out, sample_weight=None, grad=True):
+    "A batch's loss (Keras' reduction: sum(w * loss) / batch size), dL/dout (if `grad`), the metrics' means."
+    yt, yp = loss._check(y, out)
+    losses, dout = loss.per_sample(yt, yp), loss.grad(yt, yp) if grad else None
+    if sample_weight is None:
+        value, mean = float(losses.mean()), np.mean
+    else:
+        w = np.asarray(sample_weight, dtype=yp.dtype)
+        value = float((w * losses).mean())
+        if grad: dout = dout * w.reshape((-1,) + (1,) * (dout.ndim - 1))
+        mean = lambda m: np.sum(w * m) / w.sum() if w.sum() > 0 else 0.0
+    return value, dout, {k: float(mean(f(yt, yp))) for k, f in fns}
+
+@patch
+def compute_loss(self:Sequential, y, out, sample_weight=None, grad=True):
+    "(loss, dL/dout, the other logs) of a batch: the seam a model with several outputs (chapter 9) replaces."
+    return loss_and_metrics(self.loss, self._metric_fns, y, out, sample_weight, grad)
+
 @patch
 def train_step(self:Sequential, x, y, sample_weight=None):
     "One step of gradient descent on a batch; returns the loss and a dict of the metrics' batch means."
     out = self(x, training=True)
     self._bind()  # the first step of a model built by this call; or a layer was frozen since
-    yt, yp = self.loss._check(y, out)
-    losses, dout = self.loss.per_sample(yt, yp), self.loss.grad(yt, yp)
-    if sample_weight is None:
-        loss, mean = float(losses.mean()), np.mean
-    else:  # Keras' reduction: sum(w * loss) / batch size; the metrics are weighted means
-        w = np.asarray(sample_weight, dtype=yp.dtype)
-        loss = float((w * losses).mean())
-        dout = dout * w.reshape((-1,) + (1,) * (dout.ndim - 1))
-        mean = lambda m: np.sum(w * m) / w.sum() if w.sum() > 0 else 0.0
+    loss, dout, logs = self.compute_loss(y, out, sample_weight)
     self.backward(dout, need_dx=False)
     self.optimizer.step(self.grads)
-    return loss, {k: float(mean(f(yt, yp))) for k, f in self._metric_fns}
+    return loss, logs
 
 # %% ../nbs/04_model.ipynb #de1ac81f
 class Callback:
@@ -411,16 +441,21 @@ def _as_xy(model, x, y, what='fit'):
         raise ValueError(f"{what}: the inputs must have the same number of samples, "
                          f"received {[len(a) for a in x]}")
     n = _n_samples(x)
-    if y is not None and not isinstance(y, np.ndarray): y = np.asarray(y)
-    if y is not None and (y.ndim == 0 or n != len(y)):
+    if n == 0: raise ValueError(f"{what}: received no samples")
+    return x, (None if y is None else model._as_y(y, n, what))
+
+@patch
+def _as_y(self:Sequential, y, n, what, loss=None):
+    "The targets, checked against the number of samples and cast to the model's dtype (not integer labels)."
+    if not isinstance(y, np.ndarray): y = np.asarray(y)
+    if y.ndim == 0 or n != len(y):
         raise ValueError(f"{what}: x and y must have the same number of samples, "
                          f"received {n} and {len(y) if y.ndim else 'a scalar'}")
-    if n == 0: raise ValueError(f"{what}: received no samples")
-    if y is not None and not isinstance(model.loss, _losses.SparseCategoricalCrossentropy):
+    if not isinstance(loss or self.loss, _losses.SparseCategoricalCrossentropy):
         if y.dtype.kind not in 'biuf':
             raise ValueError(f"{what}: y must be numbers, received dtype {y.dtype}")
-        y = np.ascontiguousarray(y, dtype=model.dtype)
-    return x, y
+        y = np.ascontiguousarray(y, dtype=self.dtype)
+    return y
 
 @patch
 def _check_data(self:Sequential, x, y, what):
@@ -436,7 +471,12 @@ def _check_data(self:Sequential, x, y, what):
     if y is None: return
     sizes = lambda a: (None,) + tuple(a.shape[1:])  # x's sizes where the model has None
     out = self.compute_output_shape([sizes(a) for a in x] if multi else sizes(x))
-    try: self.loss._check(y, np.broadcast_to(np.zeros((), self.dtype), (len(y),) + tuple(out[1:])))
+    self._check_y(y, out, what)
+
+@patch
+def _check_y(self:Sequential, y, out, what, loss=None):
+    "Check the targets against the output shape `out`, as the loss will (on a broadcast zero output)."
+    try: (loss or self.loss)._check(y, np.broadcast_to(np.zeros((), self.dtype), (len(y),) + tuple(out[1:])))
     except (TypeError, ValueError) as e: raise ValueError(f"{what}: {e}") from None
 
 def _sample_weights(what, w, n):
@@ -461,6 +501,8 @@ def _class_weights(what, class_weight, y):
             raise ValueError(f"{what}: class_weight keys must be class indices >= 0, received {c!r}")
         if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (0 <= v < math.inf):
             raise ValueError(f"{what}: class_weight[{c}] must be a finite number >= 0, received {v!r}")
+    if isinstance(y, list):
+        raise ValueError(f"{what}: class_weight is for a model with one output; give sample_weight instead")
     labels = np.argmax(y, -1) if y.ndim > 1 and y.shape[-1] > 1 else np.asarray(y).reshape(len(y))
     labels, w = np.round(labels).astype(np.int64), np.ones(len(y))
     for c, v in class_weight.items(): w[labels == c] = v
@@ -513,24 +555,30 @@ def _batches(n, batch_size, shuffle, rng):
         yield idx[s:s + batch_size] if shuffle else slice(s, min(s + batch_size, n))
 
 # %% ../nbs/04_model.ipynb #2d04751f
+def _accumulate(totals, sizes, logs, n, weight, loss_logs):
+    "Add a batch's logs to the running sums: the losses per sample, the metrics by sample weight."
+    for k, v in logs.items():
+        size = n if k in loss_logs else weight
+        totals[k] = totals.get(k, 0.0) + v * size
+        sizes[k] = sizes.get(k, 0.0) + size
+
+def _means(totals, sizes): return {k: v / sizes[k] if sizes[k] else 0.0 for k, v in totals.items()}
+
 @patch
 def _train_epoch(self:Sequential, x, y, w, batch_size, shuffle, rng, cbs, progress):
     "One pass over (x, y) in mini-batches; returns the logs: the loss and metrics averaged over the samples."
-    totals, sizes = dict.fromkeys(['loss'] + self.metrics, 0.0), dict.fromkeys(['loss'] + self.metrics, 0.0)
+    totals, sizes = {}, {}
     for i, idx in enumerate(_batches(_n_samples(x), batch_size, shuffle, rng)):
-        xb, yb, wb = _take(x, idx), y[idx], (w[idx] if w is not None else None)
+        xb, yb, wb = _take(x, idx), _take(y, idx), (w[idx] if w is not None else None)
         cbs.call('on_train_batch_begin', i)
         loss, values = self.train_step(xb, yb, wb)
-        n = len(yb)
-        weight = n if wb is None else float(wb.sum())  # metrics: weighted means; the loss: per sample
-        for k, v in {'loss': loss, **values}.items():
-            size = n if k == 'loss' else weight
-            totals[k] += v * size
-            sizes[k] += size
+        n = _n_samples(xb)
+        _accumulate(totals, sizes, {'loss': loss, **values}, n, n if wb is None else float(wb.sum()),
+                    self._loss_logs)
         progress.batch(i, loss)
         cbs.call('on_train_batch_end', i, {'loss': loss, **values})
         if self.stop_training: break
-    return {k: v / sizes[k] if sizes[k] else 0.0 for k, v in totals.items()}
+    return _means(totals, sizes)
 
 # %% ../nbs/04_model.ipynb #47f1820e
 def _interactive():
@@ -608,18 +656,20 @@ def predict(self:Sequential, x, batch_size:int=256, verbose:int|str=0, callbacks
     cbs = CallbackList(callbacks, self, 'predict')
     x, _ = _as_xy(self, x, None, 'predict')
     if self.built: self._check_data(x, None, 'predict')
-    out = None
+    outs = None
     cbs.call('on_predict_begin')
     with single_threaded_blas():
         n = _n_samples(x)
         for i, s in enumerate(range(0, n, batch_size)):
             cbs.call('on_predict_batch_begin', i)
             yb = self(_take(x, slice(s, s + batch_size)), training=False)
-            if out is None: out = np.empty((n,) + yb.shape[1:], dtype=yb.dtype)
-            out[s:s + len(yb)] = yb
+            several = isinstance(yb, list)  # a model with several outputs (chapter 9)
+            ybs = yb if several else [yb]
+            if outs is None: outs = [np.empty((n,) + o.shape[1:], dtype=o.dtype) for o in ybs]
+            for out, o in zip(outs, ybs): out[s:s + len(o)] = o
             cbs.call('on_predict_batch_end', i, {'outputs': yb})
     cbs.call('on_predict_end')
-    return out
+    return outs if several else outs[0]
 
 # %% ../nbs/04_model.ipynb #d49d0d61
 @patch
@@ -627,19 +677,17 @@ def _evaluate(self:Sequential, x, y, w=None, batch_size=256, cbs=None):
     "Mean loss and metrics over (x, y) in inference mode (samples weighted by w), with the test hooks."
     cbs = cbs or CallbackList([], self)
     cbs.call('on_test_begin')
-    totals = dict.fromkeys(['loss'] + self.metrics, 0.0)
-    n = _n_samples(x)
-    for i, s in enumerate(range(0, n, batch_size)):
+    totals, sizes = {}, {}
+    for i, s in enumerate(range(0, _n_samples(x), batch_size)):
         cbs.call('on_test_batch_begin', i)
-        xb, yb = _take(x, slice(s, s + batch_size)), y[s:s + batch_size]
-        wb = 1.0 if w is None else w[s:s + batch_size]
-        yt, yp = self.loss._check(yb, self(xb, training=False))
-        losses = self.loss.per_sample(yt, yp)
-        totals['loss'] += float(np.sum(wb * losses))
-        for k, f in self._metric_fns: totals[k] += float(np.sum(wb * f(yt, yp)))
-        cbs.call('on_test_batch_end', i, {'loss': float(np.sum(wb * losses)) / len(yb)})
-    weight = n if w is None else float(w.sum())
-    logs = {k: v / n if k == 'loss' else (v / weight if weight else 0.0) for k, v in totals.items()}
+        batch = slice(s, s + batch_size)
+        xb, yb, wb = _take(x, batch), _take(y, batch), (None if w is None else w[batch])
+        loss, _, values = self.compute_loss(yb, self(xb, training=False), wb, grad=False)
+        n = _n_samples(xb)
+        _accumulate(totals, sizes, {'loss': loss, **values}, n, n if wb is None else float(wb.sum()),
+                    self._loss_logs)
+        cbs.call('on_test_batch_end', i, {'loss': loss})
+    logs = _means(totals, sizes)
     cbs.call('on_test_end', logs)
     return logs
 
@@ -754,6 +802,16 @@ def clone_model(model:Sequential) -> Sequential:
         raise TypeError(f"clone_model: expected a Sequential, received {type(model).__name__}")
     return MODEL_BUILDERS[type(model).__name__](model.get_config(), model.dtype)
 
+# %% ../nbs/04_model.ipynb #cd6d12b7
+def metric_spec(m):
+    "A metric as `save` writes it: its name, or its class and configuration."
+    return m if isinstance(m, str) else dict(class_name=type(m).__name__, config=m.get_config())
+
+@patch
+def _compile_config(self:Sequential):
+    "What `save` keeps of `compile`: the loss and the metrics, as JSON."
+    return dict(loss=_losses.serialize(self.loss), metrics=[metric_spec(m) for m in self._metric_specs])
+
 # %% ../nbs/04_model.ipynb #7b7770f6
 @patch
 def save(self:Sequential, path):
@@ -764,10 +822,8 @@ def save(self:Sequential, path):
         p is q for p, q in zip(opt.params, self.params))  # bound to this model's arrays: resumable
     meta = dict(format=FORMAT, version=1, dtype=self.dtype.name,
                 model=dict(class_name=type(self).__name__, config=self.get_config()),
-                loss=_losses.serialize(self.loss) if self.loss else None,
                 optimizer=_optim.serialize(opt) if opt else None,
-                metrics=[m if isinstance(m, str) else dict(class_name=type(m).__name__, config=m.get_config())
-                         for m in getattr(self, '_metric_specs', [])])
+                **(self._compile_config() if self.loss else dict(loss=None)))
     try: meta_json = json.dumps(meta)
     except TypeError as e:
         raise ValueError(f"Sequential {self.name!r}: a layer's configuration cannot be saved ({e})") from e
@@ -794,6 +850,18 @@ def _read_npz(path, kind):
     arrays = lambda c: [data[k] for k in sorted(data) if k.startswith(c)]
     return meta, arrays('w'), arrays('o')
 
+# %% ../nbs/04_model.ipynb #6b274d40
+def _compile_args(meta):
+    "`compile`'s arguments from what `save` wrote (lists, one entry per output, for several outputs)."
+    def obj(m):
+        if isinstance(m, list): return [obj(a) for a in m]
+        return getattr(metrics, m['class_name'])(**m['config']) if isinstance(m, dict) else m
+    loss = meta['loss']
+    loss = [_losses.deserialize(l) for l in loss] if isinstance(loss, list) else _losses.deserialize(loss)
+    args = dict(loss=loss, metrics=obj(meta.get('metrics', [])))
+    if meta.get('loss_weights') is not None: args['loss_weights'] = meta['loss_weights']
+    return args
+
 # %% ../nbs/04_model.ipynb #add909ed
 def load_model(path, compile:bool=True):
     "Load a model saved with `Sequential.save`, compiled and with its optimizer's state to resume training."
@@ -808,9 +876,7 @@ def load_model(path, compile:bool=True):
         model.set_weights(weights)
         if compile and meta.get('loss'):
             opt = _optim.deserialize(meta['optimizer']) if meta.get('optimizer') else 'rmsprop'
-            specs = [getattr(metrics, m['class_name'])(**m['config']) if isinstance(m, dict) else m
-                     for m in meta.get('metrics', [])]
-            model.compile(opt, _losses.deserialize(meta['loss']), metrics=specs)
+            model.compile(opt, **_compile_args(meta))
             if opt_state: model.optimizer.load_variables(opt_state)
     except (KeyError, TypeError, AttributeError, ValueError) as e:
         why = f"{type(e).__name__}: {e}"
@@ -991,7 +1057,7 @@ def lr_find(model:Sequential, x, y, # A compiled model and training data
         with single_threaded_blas():
             for i, (lr, idx) in enumerate(zip(schedule, batches)):
                 model.optimizer.learning_rate = float(lr)
-                loss, _ = model.train_step(_take(x, idx), y[idx])
+                loss, _ = model.train_step(_take(x, idx), _take(y, idx))
                 avg = beta * avg + (1 - beta) * loss
                 lrs.append(float(lr))
                 losses.append(avg / (1 - beta ** (i + 1)))

@@ -89,7 +89,7 @@ def test_a_chain_as_a_model_trains_like_the_same_sequential():
     a, b = make(True), make(False)
     assert all(np.array_equal(u, v) for u, v in zip(a.get_weights(), b.get_weights()))
 
-def test_two_inputs_train_and_several_outputs_are_refused(tmp_path):
+def test_two_inputs_train(tmp_path):
     X, Y = digits()
     a, b = dl2.Input((32,)), dl2.Input((32,))
     h = dl2.Concatenate()([dl2.Dense(16, activation='relu')(a), dl2.Dense(16, activation='relu')(b)])
@@ -108,10 +108,95 @@ def test_two_inputs_train_and_several_outputs_are_refused(tmp_path):
     assert all(np.array_equal(u, v) for u, v in zip(before, m.get_weights()))
     m.save(tmp_path / 'two.npz')
     assert np.array_equal(dl2.load_model(tmp_path / 'two.npz').predict(xs), m.predict(xs))
-    p, q = dl2.Input((3,)), dl2.Input((3,))
-    two_out = dl2.Model([p, q], [dl2.Dense(1)(p), dl2.Dense(1)(q)])
-    two_out.compile('sgd', 'mse')
-    with pytest.raises(ValueError, match="takes a model with one output"): two_out.fit([np.ones((2, 3))] * 2, np.ones((2, 1)))
+
+def two_heads(seed=0):
+    "A trunk with two outputs: the digit (10 logits) and its parity (1 logit)."
+    dl2.set_seed(seed)
+    x = dl2.Input((64,))
+    h = dl2.Dense(16, activation='relu')(x)
+    return dl2.Model(x, [dl2.Dense(10, name='digit')(h), dl2.Dense(1, name='even')(h)])
+
+def test_several_outputs_train_on_the_weighted_sum_of_their_losses(tmp_path):
+    X, Y = digits()
+    E = (Y % 2 == 0).astype(np.float32)[:, None]
+    m = two_heads()
+    assert m.output_names == ['digit', 'even']
+    m.compile(dl2.Adam(0.01), {'digit': dl2.SparseCategoricalCrossentropy(from_logits=True),
+                               'even': dl2.BinaryCrossentropy(from_logits=True)},
+              metrics={'digit': ['accuracy'], 'even': ['accuracy', 'mae']}, loss_weights=[1.0, 0.5])
+    assert m.metrics == ['digit_accuracy', 'even_accuracy', 'even_mae']
+    hist = m.fit(X, {'digit': Y, 'even': E}, epochs=4, validation_split=0.2, verbose=0,
+                 callbacks=[dl2.EarlyStopping(monitor='val_even_loss', patience=5)]).history
+    assert list(hist) == ['loss', 'digit_loss', 'even_loss', 'digit_accuracy', 'even_accuracy', 'even_mae',
+                          'val_loss', 'val_digit_loss', 'val_even_loss', 'val_digit_accuracy', 'val_even_accuracy',
+                          'val_even_mae']
+    assert hist['loss'][-1] < hist['loss'][0] and hist['val_digit_accuracy'][-1] > 0.8
+    logs = m.evaluate(X, [Y, E], verbose=0, return_dict=True)
+    assert np.isclose(logs['loss'], logs['digit_loss'] + 0.5 * logs['even_loss'], rtol=1e-6)
+    assert m.evaluate(X, [Y, E], verbose=0) == list(logs.values())
+    p = m.predict(X)
+    assert [a.shape for a in p] == [(len(X), 10), (len(X), 1)]
+    assert np.isclose(logs['digit_accuracy'], (p[0].argmax(1) == Y).mean())
+    assert np.isclose(logs['even_accuracy'], ((p[1][:, 0] > 0) == (E[:, 0] > 0.5)).mean())
+    m.save(tmp_path / 'heads.npz')
+    again = dl2.load_model(tmp_path / 'heads.npz')
+    assert all(np.array_equal(a, b) for a, b in zip(again.predict(X), p))
+    assert again.metrics == m.metrics and again.evaluate(X, [Y, E], verbose=0) == m.evaluate(X, [Y, E], verbose=0)
+    assert [h[2] for h in again._heads] == [1.0, 0.5]
+    for model in (m, again): model.fit(X, [Y, E], epochs=1, shuffle=False, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(again.get_weights(), m.get_weights()))  # resumed alike
+
+def test_the_gradient_of_a_weighted_sum_is_the_weighted_sum_of_gradients(f64):
+    X, Y = digits()
+    X, Y, E = X[:32].astype(np.float64), Y[:32], (Y[:32] % 2).astype(np.float64)[:, None]
+    w = np.random.default_rng(0).uniform(0.5, 2, 32)
+    def grads(weights):
+        m = two_heads()
+        m.compile('sgd', [dl2.SparseCategoricalCrossentropy(from_logits=True),
+                          dl2.BinaryCrossentropy(from_logits=True)], loss_weights=weights)
+        loss, douts, _ = m.compute_loss([Y, E], m(X, training=True), w)
+        m.backward(douts, need_dx=False)
+        return m, loss, [g.copy() for g in m.grads]
+    m, loss, g = grads([0.3, 2.0])
+    _, la, ga = grads([1.0, 0.0])
+    _, lb, gb = grads([0.0, 1.0])
+    assert np.isclose(loss, 0.3 * la + 2.0 * lb)
+    assert all(np.allclose(u, 0.3 * a + 2.0 * b, rtol=1e-12, atol=1e-14) for u, a, b in zip(g, ga, gb))
+    total = lambda: np.array(m.compute_loss([Y, E], m(X, training=True), w, grad=False)[0])
+    assert max(rel_error(u, numerical_grad(total, p, np.ones(()))) for u, p in zip(g, m.params)) < 1e-7
+
+def test_several_outputs_bad_calls_change_nothing():
+    X, Y = digits()
+    E = (Y % 2 == 0).astype(np.float32)[:, None]
+    m = two_heads()
+    m.compile('adam', [dl2.SparseCategoricalCrossentropy(from_logits=True), 'mse'])
+    m.fit(X[:64], [Y[:64], E[:64]], verbose=0)
+    before, loss, heads = [w.copy() for w in m.get_weights()], m.loss, m._heads
+    fits = [(lambda: m.fit(X, Y, verbose=0), "has 2 outputs"),
+            (lambda: m.fit(X, [Y], verbose=0), "has 2 outputs"),
+            (lambda: m.fit(X, {'digit': Y, 'odd': E}, verbose=0), "a key per output"),
+            (lambda: m.fit(X, [Y, E[:-1]], verbose=0), "output 'even'.*same number of samples"),
+            (lambda: m.fit(X, [Y + 10, E], verbose=0), "output 'digit'"),
+            (lambda: m.fit(X, [Y, np.ones((len(Y), 3))], verbose=0), "output 'even'"),
+            (lambda: m.fit(X, [Y, E], class_weight={0: 2.0}, verbose=0), "class_weight is for a model with one"),
+            (lambda: m.fit(X, [Y, E], validation_data=(X, [Y]), verbose=0), "has 2 outputs"),
+            (lambda: m.evaluate(X, [Y, E[:, :0]], verbose=0), "output 'even'"),
+            (lambda: m.compile('adam', ['mse']), "one entry per output"),
+            (lambda: m.compile('adam', {'digit': 'mse'}), "a key per output"),
+            (lambda: m.compile('adam', 'mse', loss_weights={'dig': 1.0}), "a key per output"),
+            (lambda: m.compile('adam', 'mse', loss_weights=[1.0, -1.0]), "loss_weights\\['even'\\]"),
+            (lambda: m.compile('adam', 'mse', metrics=['mae']), "one entry per output"),
+            (lambda: m.compile('adam', ['mse', 'mse'], metrics=[['accuracy'], []]), "needs a cross-entropy"),
+            (lambda: m.compile('adam', [None, 'mse']), "output 'digit': compile needs a loss")]
+    for call, match in fits:
+        with pytest.raises((ValueError, TypeError), match=match): call()
+        assert m.loss is loss and m._heads is heads
+        assert all(np.array_equal(u, v) for u, v in zip(before, m.get_weights()))
+    x = dl2.Input((3,))
+    one = dl2.Model(x, dl2.Dense(1)(x))
+    with pytest.raises(ValueError, match="loss_weights is for a model with several outputs"):
+        one.compile('sgd', 'mse', loss_weights=[2.0])
+    assert one.loss is None
 
 def test_residual_network_matches_torch_autograd(f64):
     torch = pytest.importorskip('torch')

@@ -24,9 +24,10 @@ MODULE_ONLY = {
               'schedules'},   # Keras' namespace: dl2.optimizers.schedules.CosineDecay
     'model': {'accuracy_fn', 'ProgressBar', 'CallbackList', 'Metric', 'MeanAbsoluteError', 'MeanSquaredError',
               'CategoricalAccuracy', 'SparseCategoricalAccuracy', 'BinaryAccuracy', 'TopKCategoricalAccuracy',
-              'SparseTopKCategoricalAccuracy', 'get_metric', 'walk_layers', 'layer_from_config'},   # dl2.metrics.X
+              'SparseTopKCategoricalAccuracy', 'get_metric', 'walk_layers', 'layer_from_config',   # dl2.metrics.X
+              'compile_loss', 'warn_softmax', 'loss_and_metrics', 'metric_spec', 'DEFAULT_METRICS'},
     'graph': {'Node', 'as_tensor', 'is_symbolic', 'compatible', 'call_symbolic', 'broadcast_shapes', 'unbroadcast',
-              'Merge', 'nodes_between', 'keep_state', 'model_from_config', 'residual_block'},
+              'Merge', 'nodes_between', 'keep_state', 'model_from_config', 'residual_block', 'per_output'},
     'conv': {'to_pair', 'conv_output_shape', 'pad_input', 'use_direct', 'conv_algorithm', 'conv2d_backward_input'},
     'conv_transpose': {'conv_transpose_output_shape'},
     'sampling': {'pool_params'},
