@@ -319,18 +319,32 @@ def _residual_block(shape=(64, 16, 16, 32)):
     xb = rng.standard_normal(shape, dtype=np.float32)
     return m, xb, rng.standard_normal(shape, dtype=np.float32)
 
-def bench_graph(rounds=5, n=20000, reps=10) -> list:
-    "Rows: a chain as Model vs Sequential (samples/s); a residual block vs the sum of its layers (ms)."
-    x, y = _mlp_data(n)
-    f, s = _mlp(True), _mlp(False)
-    t = alternate({'model': lambda: f.fit(x, y, batch_size=50, verbose=0),
-                   'sequential': lambda: s.fit(x, y, batch_size=50, verbose=0)}, rounds=rounds)
-    m, xb, dout = _residual_block()
-    inputs, values = {}, {id(m._inputs[0]): xb}
-    for node in m._nodes:  # each layer's own inputs, for timing it alone
+def _layer_io(m, xb, dout):
+    "What each call of model `m` reads in a training step: its input(s), and its upstream gradient."
+    inputs, values, douts = {}, {id(m._inputs[0]): xb}, {}
+    for node in m._nodes:  # the inputs, node by node
         args = [values[id(a)] for a in node.inputs]
         inputs[id(node)] = args if len(args) > 1 else args[0]
         values[id(node.output)] = node.layer(inputs[id(node)], training=True)
+    for node in m._nodes:  # the upstream gradients, recorded during one backward pass of the model
+        def record(d, node=node, backward=node.layer.backward):
+            douts[id(node)] = d.copy()
+            return backward(d)
+        node.layer.backward = record
+    try: m.backward(dout, need_dx=False)
+    finally:
+        for node in m._nodes: del node.layer.backward
+    return inputs, douts
+
+def bench_graph(rounds=5, n=20000, reps=10) -> list:
+    "Rows: a chain as Model, as Sequential and as a twin (samples/s); a residual block and its layers (ms)."
+    x, y = _mlp_data(n)
+    f, s, twin = _mlp(True), _mlp(False), _mlp(False)
+    t = alternate({'model': lambda: f.fit(x, y, batch_size=50, verbose=0),
+                   'sequential': lambda: s.fit(x, y, batch_size=50, verbose=0),
+                   'twin': lambda: twin.fit(x, y, batch_size=50, verbose=0)}, rounds=rounds)
+    m, xb, dout = _residual_block()
+    inputs, douts = _layer_io(m, xb, dout)
     first = m._nodes[0].layer  # as in training: no gradient for the input batch
     def model_step():
         for _ in range(reps):
@@ -341,13 +355,15 @@ def bench_graph(rounds=5, n=20000, reps=10) -> list:
         for _ in range(reps):
             for node in m._nodes:
                 node.layer(inputs[id(node)], training=True)
-                node.layer.backward(dout)
+                node.layer.backward(douts[id(node)])
         first.need_dx = True
     with single_threaded_blas(): r = alternate({'model': model_step, 'layers': layers_step}, rounds=rounds)
     return [dict(bench='MLP 784-50-40-10 train as a functional Model', unit='samples/s',
                  dl2=n / median(t['model']), torch=None),
             dict(bench='  the same layers as a Sequential', unit='samples/s', dl2=n / median(t['sequential']),
                  torch=None),
+            dict(bench='  a second, identical Sequential (the noise)', unit='samples/s',
+                 dl2=n / median(t['twin']), torch=None),
             dict(bench='residual block 32 ch., 64×16×16, fwd+bwd as a Model', unit='ms',
                  dl2=1e3 * median(r['model']) / reps, torch=None),
             dict(bench='  its layers, each alone, summed', unit='ms', dl2=1e3 * median(r['layers']) / reps,

@@ -285,6 +285,9 @@ class Model(Sequential):
         self.optimizer, self.loss, self.metrics, self.stop_training = None, None, [], False
         self._inputs, self._outputs, self._nodes, self._state = ins, outs, nodes, {}
         self._shared = {id(l) for l in self.layers if sum(n.layer is l for n in nodes) > 1}
+        reads = [ins[0]] + [n.output for n in nodes]  # a chain: each call reads the one before
+        simple = not (self._multi_in or self._multi_out or self._shared) and nodes[-1].output is outs[0]
+        self._chain = simple and all(not n.merge and n.inputs[0] is r for n, r in zip(nodes, reads))
         self.input_shape = [t.shape for t in ins] if self._multi_in else ins[0].shape
         self.built = True
         names = set()
@@ -338,6 +341,7 @@ def keep_state(model, node, save:bool):
 def __call__(self:Model, x, training=False):
     "On arrays, the graph evaluated node by node; on symbolic tensors, the whole model as one node."
     if is_symbolic(x): return call_symbolic(self, x)
+    if self._chain: return _eager_seq_call(self, x, training)  # a chain: Sequential's loop
     xs = list(x) if self._multi_in else [x]
     if len(xs) != len(self._inputs):
         raise ValueError(f"Model {self.name!r}: expected {len(self._inputs)} inputs, received {len(xs)}")
@@ -365,6 +369,7 @@ def _needs(self:Model, need_dx):
 def backward(self:Model, dout, need_dx=None):
     "Reverse mode over the graph; returns dL/dx (a list for several inputs), None when `need_dx` is False."
     need_dx = self.need_dx if need_dx is None else need_dx
+    if self._chain: return Sequential.backward(self, dout, need_dx)  # a chain: Sequential's loop
     douts = list(dout) if self._multi_out else [dout]
     if len(douts) != len(self._outputs):
         raise ValueError(f"Model {self.name!r}: expected {len(self._outputs)} output gradients, "
