@@ -12,7 +12,7 @@ endif
 .PHONY: test train docs readme export bench help
 
 help:
-	@echo "make train  - the main job: LeNet-5 on CIFAR-10 (dl2-train with its defaults) into runs/lenet5-cifar10"
+	@echo "make train  - the main job: LeNet-5 on CIFAR-10 (dl2-train with its defaults) into runs/lenet5-cifar10, with model.onnx"
 	@echo "make test   - the full check: nbdev-clean, nbdev-export, nbdev-test, pytest"
 	@echo "make docs   - render the book into docs/ with Quarto; without Quarto, an HTML preview (tools/preview.py)"
 	@echo "make bench  - the benchmark table (dl2 vs PyTorch when installed)"
@@ -46,7 +46,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider
 
 train: $(STAMP)
-	$(BIN)/dl2-train --out runs/lenet5-cifar10
+	$(BIN)/dl2-train --out runs/lenet5-cifar10 --export-onnx
 
 readme: $(STAMP)
 	$(BIN)/python tools/readme.py

@@ -28,3 +28,4 @@ from .graph import (Model, KerasTensor, Add, Subtract, Multiply, Average, Maximu
 from .data import load_mnist, load_cifar10, to_categorical, batches
 from .lenet import LeNet5, RandomFlip, RandomTranslation
 from .gan import GAN, SampleGrid, dcgan_mnist, classifier_score
+from . import export  # adds Sequential.export (and Model.export); onnx is imported only when it runs

@@ -6,7 +6,7 @@ Docs: https://dl2-book.github.io/dl2/lenet5.html.md"""
 
 # %% ../nbs/12_lenet5.ipynb #9ec43750
 from __future__ import annotations
-import argparse, json, sys, time
+import argparse, importlib.util, json, sys, time
 from pathlib import Path
 import numpy as np
 from numba import njit, prange
@@ -183,9 +183,12 @@ def train(model='lenet5', dataset='cifar10', # 'cifar10' or 'mnist'
           lr:float=2e-3, # peak learning rate (cosine decay to 2% of it)
           val_size:int=5000, # the last val_size training images validate each epoch; 0: train on all
           out='runs/lenet5-cifar10', # folder for model.npz, history.png and metrics.json
-          seed:int=0, augment:bool=True, data_dir=None, verbose:int=1):
+          seed:int=0, augment:bool=True, data_dir=None, verbose:int=1,
+          export_onnx:bool=False): # also write model.onnx (the export chapter; needs the onnx package)
     "Train on the training set minus its validation split; evaluate the test set once, at the end."
     _check_settings(dataset, epochs, batch_size, lr)
+    if export_onnx and importlib.util.find_spec('onnx') is None:  # checked before the training, not after
+        raise ImportError("--export-onnx needs the onnx package: pip install 'dl2[onnx]'")
     (x, y), (x_test, y_test) = load_dataset(dataset, data_dir)
     if not 0 <= val_size < len(x):
         raise ValueError(f"val_size must be at least 0 and leave images to train on: "
@@ -208,6 +211,7 @@ def train(model='lenet5', dataset='cifar10', # 'cifar10' or 'mnist'
                    val_loss=last('val_loss'), test_accuracy=test_acc, test_loss=test_loss,
                    wall_time_s=round(wall, 2), samples_per_s=round(epochs * len(x) / wall), history=h.history)
     _write_run(Path(out), net, h, metrics)
+    if export_onnx: net.export(Path(out) / 'model.onnx')
     return metrics
 
 # %% ../nbs/12_lenet5.ipynb #04c96204
@@ -232,6 +236,8 @@ def main(argv=None):
     p.add_argument('--seed', type=int, default=DEFAULTS['seed'])
     p.add_argument('--no-augment', action='store_true', help='train without random flips and shifts')
     p.add_argument('--data-dir', default=None, help='dataset folder (default: $DL2_DATA, else ~/.cache/dl2)')
+    p.add_argument('--export-onnx', action='store_true',
+                   help='also write model.onnx, for ONNX Runtime (needs: pip install "dl2[onnx]")')
     a = p.parse_args(argv)
     if a.epochs < 1: p.error(f"--epochs must be at least 1, received {a.epochs}")
     if a.batch_size < 1: p.error(f"--batch-size must be at least 1, received {a.batch_size}")
@@ -240,14 +246,15 @@ def main(argv=None):
     if a.val_size < 0: p.error(f"--val-size must be at least 0, received {a.val_size}")
     try:
         m = train(a.model, a.dataset, a.epochs, a.batch_size, a.optimizer, a.lr, a.val_size, a.out, a.seed,
-                  not a.no_augment, a.data_dir)
-    except (DatasetError, ValueError, OSError) as e:
+                  not a.no_augment, a.data_dir, export_onnx=a.export_onnx)
+    except (DatasetError, ValueError, OSError, ImportError) as e:
         p.exit(1, f"dl2-train: error: {' '.join(str(e).split())}\n")
     except KeyboardInterrupt:
         p.exit(130, "dl2-train: interrupted\n")
     val = f"validation accuracy {m['val_accuracy']:.4f}" if m['val_size'] else "no validation split"
     print(f"{val} | test accuracy {m['test_accuracy']:.4f} | training wall time {m['wall_time_s']:.1f} s "
-          f"({m['samples_per_s']:,} samples/s) | wrote {a.out}/model.npz, history.png, metrics.json")
+          f"({m['samples_per_s']:,} samples/s) | wrote {a.out}/model.npz, "
+          f"{'model.onnx, ' if a.export_onnx else ''}history.png, metrics.json")
     return 0
 
 # %% ../nbs/12_lenet5.ipynb #137b8ce7

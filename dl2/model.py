@@ -19,8 +19,9 @@ __all__ = ['metrics', 'METRICS', 'DEFAULT_METRICS', 'FORMAT', 'MODEL_BUILDERS', 
            'accuracy_fn', 'Metric', 'MeanAbsoluteError', 'MeanSquaredError', 'CategoricalAccuracy',
            'SparseCategoricalAccuracy', 'BinaryAccuracy', 'TopKCategoricalAccuracy', 'SparseTopKCategoricalAccuracy',
            'get_metric', 'compile_loss', 'warn_softmax', 'loss_and_metrics', 'Callback', 'CallbackList', 'History',
-           'ProgressBar', 'layer_from_config', 'clone_model', 'metric_spec', 'load_model', 'EarlyStopping',
-           'ModelCheckpoint', 'TerminateOnNaN', 'LearningRateScheduler', 'lr_find', 'suggest_lr', 'plot_lr_find']
+           'ProgressBar', 'layer_from_config', 'atomic_write', 'clone_model', 'metric_spec', 'load_model',
+           'EarlyStopping', 'ModelCheckpoint', 'TerminateOnNaN', 'LearningRateScheduler', 'lr_find', 'suggest_lr',
+           'plot_lr_find']
 
 # %% ../nbs/04_model.ipynb #9e9eeefa
 def _int_arg(what, name, value, low=1, default=None):
@@ -778,17 +779,23 @@ def _sequential_from_config(cfg, dtype):
 
 MODEL_BUILDERS = {'Sequential': _sequential_from_config}  # model class -> f(config, dtype); graphs add theirs
 
-def _atomic_savez(path, arrays):
+def atomic_write(path, write):
+    "Call `write(f)` on a temporary file beside `path`, then rename it to `path`: all or nothing."
     path = Path(path)
     if path.parent and not path.parent.exists():
         raise FileNotFoundError(f"cannot save to {str(path)!r}: folder {str(path.parent)!r} does not exist")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + '.', suffix='.tmp')
     try:
-        with os.fdopen(fd, 'wb') as f: np.savez(f, **arrays)
+        with os.fdopen(fd, 'wb') as f: write(f)
+        mask = os.umask(0)  # read the process's umask (and put it back): the file gets the usual permissions,
+        os.umask(mask)      # not mkstemp's owner-only 0600
+        os.chmod(tmp, 0o666 & ~mask)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp): os.unlink(tmp)
         raise
+
+def _atomic_savez(path, arrays): atomic_write(path, lambda f: np.savez(f, **arrays))
 
 # %% ../nbs/04_model.ipynb #bf7d2736
 @patch(cls_method=True)

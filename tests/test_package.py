@@ -25,11 +25,16 @@ MODULE_ONLY = {
     'model': {'accuracy_fn', 'ProgressBar', 'CallbackList', 'Metric', 'MeanAbsoluteError', 'MeanSquaredError',
               'CategoricalAccuracy', 'SparseCategoricalAccuracy', 'BinaryAccuracy', 'TopKCategoricalAccuracy',
               'SparseTopKCategoricalAccuracy', 'get_metric', 'walk_layers', 'layer_from_config',   # dl2.metrics.X
-              'compile_loss', 'warn_softmax', 'loss_and_metrics', 'metric_spec', 'DEFAULT_METRICS'},
+              'compile_loss', 'warn_softmax', 'loss_and_metrics', 'metric_spec', 'DEFAULT_METRICS', 'atomic_write'},
     'graph': {'Node', 'as_tensor', 'is_symbolic', 'compatible', 'call_symbolic', 'broadcast_shapes', 'unbroadcast',
               'Merge', 'nodes_between', 'keep_state', 'model_from_config', 'residual_block', 'per_output'},
     'conv': {'to_pair', 'conv_output_shape', 'pad_input', 'use_direct', 'conv_algorithm', 'conv2d_backward_input'},
     'conv_transpose': {'conv_transpose_output_shape'},
+    'export': {'OPSET', 'TO_NCHW', 'TO_NHWC', 'MERGE_OPS', 'CONVERTERS', 'require_onnx', 'OnnxGraph', 'channels_first',
+               'activation', 'convert_dense', 'pad_attrs', 'convert_conv', 'convert_pool', 'convert_global_pool',
+               'transpose_pads', 'convert_conv_transpose', 'convert_batchnorm', 'convert_relu', 'convert_leaky_relu',
+               'convert_softmax', 'convert_activation', 'convert_identity', 'convert_flatten', 'convert_reshape',
+               'convert_upsampling', 'convert_merge', 'convert_layer', 'convert_model', 'to_onnx'},  # model.export
     'sampling': {'pool_params'},
     'batchnorm': {'batchnorm_backward_staged', 'batchnorm_backward_closed', 'batchnorm_inference'},
     'data': {'resolve_data_dir', 'cache_dir', 'DatasetError', 'read_idx', 'write_idx', 'download',
