@@ -115,6 +115,11 @@ def test_functional_names_shared_layers_unknown_sizes_and_float64():
     assert to_onnx(mlp).graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.DOUBLE
     assert_matches(mlp, [(5,)], dtype=np.float64)
 
+def test_every_registered_layer_has_a_converter():
+    from dl2.core import LAYERS
+    from dl2.export import CONVERTERS
+    assert set(LAYERS) - {c.__name__ for c in CONVERTERS} == {'Sequential', 'Model'}  # (converted call by call)
+
 def test_transpose_pads_give_keras_sizes():
     for k in range(1, 7):
         for s in range(1, 5):
@@ -137,7 +142,10 @@ def test_refusals_write_nothing(tmp_path):
     good = seq((3,), dl2.Dense(2))
     with pytest.raises(ValueError, match="format must be 'onnx'"): good.export(tmp_path / 'm.onnx', format='tf')
     with pytest.raises(FileNotFoundError, match="does not exist"): good.export(tmp_path / 'no' / 'm.onnx')
-    assert os.listdir(tmp_path) == []
+    (tmp_path / 'a_folder').mkdir()
+    with pytest.raises(OSError): good.export(tmp_path / 'a_folder')  # a path that cannot become a file
+    assert os.listdir(tmp_path) == ['a_folder'] and os.listdir(tmp_path / 'a_folder') == []
+    (tmp_path / 'a_folder').rmdir()
     (tmp_path / 'm.onnx').write_bytes(b'old')
     with pytest.raises(ValueError): bad[0][0].export(tmp_path / 'm.onnx')
     assert (tmp_path / 'm.onnx').read_bytes() == b'old'  # a failed export leaves an existing file alone
