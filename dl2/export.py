@@ -21,10 +21,10 @@ from .lenet import RandomFlip, RandomTranslation
 
 # %% auto #0
 __all__ = ['OPSET', 'TO_NCHW', 'TO_NHWC', 'MERGE_OPS', 'CONVERTERS', 'require_onnx', 'OnnxGraph', 'channels_first', 'activation',
-           'convert_dense', 'pad_attrs', 'convert_conv', 'convert_pool', 'convert_global_pool', 'transpose_pads',
-           'convert_conv_transpose', 'convert_batchnorm', 'convert_relu', 'convert_leaky_relu', 'convert_softmax',
-           'convert_activation', 'convert_identity', 'convert_flatten', 'convert_reshape', 'convert_upsampling',
-           'convert_merge', 'convert_layer', 'convert_model', 'to_onnx']
+           'layer_weights', 'convert_dense', 'pad_attrs', 'convert_conv', 'convert_pool', 'convert_global_pool',
+           'transpose_pads', 'convert_conv_transpose', 'convert_batchnorm', 'convert_relu', 'convert_leaky_relu',
+           'convert_softmax', 'convert_activation', 'convert_identity', 'convert_flatten', 'convert_reshape',
+           'convert_upsampling', 'convert_merge', 'convert_layer', 'convert_model', 'to_onnx']
 
 # %% ../nbs/15_export.ipynb #x73ff016
 OPSET = 17  # the ONNX operator set the converters below are written for
@@ -42,7 +42,7 @@ class OnnxGraph:
     "The nodes and weights of an ONNX graph being built, with fresh names for its values."
     def __init__(self, dtype):
         self.onnx = require_onnx()
-        self.dtype, self.nodes, self.weights, self.count = np.dtype(dtype), [], [], {}
+        self.dtype, self.nodes, self.weights, self.count, self.keys = np.dtype(dtype), [], [], {}, {}
         self.elem = self.onnx.helper.np_dtype_to_tensor_dtype(self.dtype)
 
     def name(self, base):
@@ -51,9 +51,11 @@ class OnnxGraph:
         self.count[base] = k + 1
         return base if k == 0 else f"{base}_{k}"
 
-    def const(self, array, base, dtype=None):
+    def const(self, array, base, dtype=None, key=None):
         "A weight (an initializer) holding `array`, in the graph's dtype unless `dtype` is given; its name."
+        if key is not None and key in self.keys: return self.keys[key]  # a shared layer's weight: stored once
         name = self.name(base)
+        if key is not None: self.keys[key] = name
         a = np.ascontiguousarray(array, dtype=dtype or self.dtype)
         self.weights.append(self.onnx.numpy_helper.from_array(a, name))
         return name
@@ -85,9 +87,13 @@ def activation(g, x, act, layer):
     if name == 'softmax': return g.op('Softmax', [x], base, axis=-1)
     return g.op({'relu': 'Relu', 'sigmoid': 'Sigmoid', 'tanh': 'Tanh'}[name], [x], base)
 
+def layer_weights(g, layer, kernel):
+    "The layer's kernel (as given: transposed for ONNX if need be) and bias, stored once per layer."
+    w = g.const(kernel, f"{layer.name}/kernel", key=(id(layer), 'kernel'))
+    return [w, g.const(layer.bias, f"{layer.name}/bias", key=(id(layer), 'bias'))] if layer.use_bias else [w]
+
 def convert_dense(g, layer, x, shape):
-    w = g.const(layer.kernel, f"{layer.name}/kernel")
-    b = [g.const(layer.bias, f"{layer.name}/bias")] if layer.use_bias else []
+    w, *b = layer_weights(g, layer, layer.kernel)
     return activation(g, g.op('Gemm', [x, w, *b], f"{layer.name}/gemm"), layer.activation, layer)
 
 # %% ../nbs/15_export.ipynb #x2f2b46a
@@ -100,8 +106,7 @@ def pad_attrs(layer, shape, kernel, strides):
     return dict(pads=[pt, pl, pb, pr])  # ONNX order: all the begins, then all the ends
 
 def convert_conv(g, layer, x, shape):
-    w = g.const(layer.kernel.transpose(3, 2, 0, 1), f"{layer.name}/kernel")  # (KH,KW,C,F) to (F,C,KH,KW)
-    b = [g.const(layer.bias, f"{layer.name}/bias")] if layer.use_bias else []
+    w, *b = layer_weights(g, layer, layer.kernel.transpose(3, 2, 0, 1))  # (KH,KW,C,F) to (F,C,KH,KW)
     pads = pad_attrs(layer, shape, layer.kernel_size, layer.strides)
     y = channels_first(g, x, layer, 'Conv', [w, *b], kernel_shape=list(layer.kernel_size),
                        strides=list(layer.strides), **pads)
@@ -128,8 +133,7 @@ def transpose_pads(k, s, padding):
 def convert_conv_transpose(g, layer, x, shape):
     (kh, kw), (sh, sw) = layer.kernel_size, layer.strides
     (bh, eh, oh), (bw, ew, ow) = transpose_pads(kh, sh, layer.padding), transpose_pads(kw, sw, layer.padding)
-    w = g.const(layer.kernel.transpose(3, 2, 0, 1), f"{layer.name}/kernel")  # (KH,KW,F,C) to (C,F,KH,KW)
-    b = [g.const(layer.bias, f"{layer.name}/bias")] if layer.use_bias else []
+    w, *b = layer_weights(g, layer, layer.kernel.transpose(3, 2, 0, 1))  # (KH,KW,F,C) to (C,F,KH,KW)
     y = channels_first(g, x, layer, 'ConvTranspose', [w, *b], kernel_shape=[kh, kw], strides=[sh, sw],
                        pads=[bh, bw, eh, ew], output_padding=[oh, ow])
     return activation(g, y, layer.activation, layer)
@@ -139,7 +143,7 @@ def convert_batchnorm(g, layer, x, shape):
     F = layer.moving_mean.shape[0]
     gamma = layer.gamma if layer.scale else np.ones(F)
     beta = layer.beta if layer.center else np.zeros(F)
-    scale = gamma.astype(np.float64) / np.sqrt(layer.moving_variance.astype(np.float64) + layer.epsilon)
+    scale = gamma * (1.0 / np.sqrt(layer.moving_variance.astype(np.float64) + layer.epsilon))  # as dl2's
     y = g.op('Sub', [x, g.const(layer.moving_mean, f"{layer.name}/moving_mean")], f"{layer.name}/center")
     y = g.op('Mul', [y, g.const(scale, f"{layer.name}/scale")], f"{layer.name}/scale")
     return g.op('Add', [y, g.const(beta, f"{layer.name}/beta")], f"{layer.name}/shift")
@@ -147,12 +151,12 @@ def convert_batchnorm(g, layer, x, shape):
 # %% ../nbs/15_export.ipynb #x7fbcf67
 def convert_relu(g, layer, x, shape):
     if layer.negative_slope == 0 and layer.threshold == 0: y = g.op('Relu', [x], f"{layer.name}/relu")
-    else:  # x if x >= threshold, else negative_slope * (x - threshold)
+    else:  # x above the threshold, else negative_slope * (x - threshold)
         t = g.const(layer.threshold, f"{layer.name}/threshold")
         shifted = g.op('Sub', [x, t], f"{layer.name}/shifted")
         slope = g.const(layer.negative_slope, f"{layer.name}/slope")
         low = g.op('Mul', [shifted, slope], f"{layer.name}/low")
-        y = g.op('Where', [g.op('Less', [x, t], f"{layer.name}/below"), low, x], f"{layer.name}/relu")
+        y = g.op('Where', [g.op('Greater', [x, t], f"{layer.name}/above"), x, low], f"{layer.name}/relu")
     if layer.max_value is None: return y
     return g.op('Min', [y, g.const(layer.max_value, f"{layer.name}/max_value")], f"{layer.name}/clip")
 
@@ -251,5 +255,8 @@ def export(self:Sequential, filepath, # Where to write, e.g. 'model.onnx'
     "Write the model for ONNX Runtime and other inference engines, as Keras' `model.export`; all or nothing."
     if format != 'onnx':
         raise ValueError(f"export: format must be 'onnx' (the only one dl2 writes), received {format!r}")
+    if opset_version != OPSET:  # e.g. opset 18 moved ReduceMean's axes from an attribute to an input
+        raise ValueError(f"export: opset_version must be {OPSET}, the operator set dl2's converters are "
+                         f"written and checked for, received {opset_version!r}")
     data = to_onnx(self, opset_version).SerializeToString()
     atomic_write(filepath, lambda f: f.write(data))

@@ -286,8 +286,9 @@ class Model(Sequential):
         self._inputs, self._outputs, self._nodes, self._state = ins, outs, nodes, {}
         self._shared = {id(l) for l in self.layers if sum(n.layer is l for n in nodes) > 1}
         reads = [ins[0]] + [n.output for n in nodes]  # a chain: each call reads the one before
-        simple = not (self._multi_in or self._multi_out or self._shared) and nodes[-1].output is outs[0]
-        self._chain = simple and all(not n.merge and n.inputs[0] is r for n, r in zip(nodes, reads))
+        simple = not (self._multi_in or self._multi_out or self._shared)
+        self._chain = simple and bool(nodes) and nodes[-1].output is outs[0] \
+            and all(not n.merge and n.inputs[0] is r for n, r in zip(nodes, reads))
         self.input_shape = [t.shape for t in ins] if self._multi_in else ins[0].shape
         self.built = True
         names = set()

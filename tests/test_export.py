@@ -115,6 +115,24 @@ def test_functional_names_shared_layers_unknown_sizes_and_float64():
     assert to_onnx(mlp).graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.DOUBLE
     assert_matches(mlp, [(5,)], dtype=np.float64)
 
+def test_relu_at_its_threshold_and_max_value():
+    m = seq((6,), dl2.ReLU(max_value=1.0, negative_slope=0.1, threshold=0.5))
+    x = np.array([[0.5, 1.0, -2.0, 0.75, 0.4999, 3.0]], np.float32)  # on the threshold and on max_value
+    assert np.array_equal(ort_outputs(m, [x])[0], m.predict(x))
+    for l in (dl2.ReLU(threshold=0.5), dl2.ReLU(negative_slope=0.2, threshold=0.25)):
+        m = seq((3,), l)
+        x = np.array([[0.5, 0.25, 0.0]], np.float32)
+        assert np.array_equal(ort_outputs(m, [x])[0], m.predict(x))
+
+def test_opset_other_than_17_is_refused_and_shared_weights_are_stored_once(tmp_path):
+    shared = dl2.Dense(3)
+    p, q = dl2.Input((4,)), dl2.Input((4,))
+    m = dl2.Model([p, q], dl2.Add()([shared(p), shared(q)]))
+    with pytest.raises(ValueError, match="opset_version must be 17"): m.export(tmp_path / 'm.onnx', opset_version=18)
+    assert os.listdir(tmp_path) == []
+    assert [w.name for w in to_onnx(m).graph.initializer] == [f'{shared.name}/kernel', f'{shared.name}/bias']
+    assert_matches(m, [(4,), (4,)])
+
 def test_every_registered_layer_has_a_converter():
     from dl2.core import LAYERS
     from dl2.export import CONVERTERS

@@ -225,3 +225,9 @@ def test_residual_network_matches_torch_autograd(f64):
     np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-10, atol=1e-12)
     for l in (c1, c2, proj, head):
         for g, t in zip(l.grads, tk[l.name]): np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+def test_an_identity_model():
+    x = dl2.Input((3,))
+    m = dl2.Model(x, x)
+    a = np.arange(6.0).reshape(2, 3)
+    assert np.array_equal(m.predict(a), a.astype(np.float32)) and m.count_params() == 0
