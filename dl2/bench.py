@@ -6,7 +6,7 @@ Docs: https://dl2-book.github.io/dl2/performance.html.md"""
 
 # %% ../nbs/14_performance.ipynb #83f94a54
 from __future__ import annotations
-import argparse, os, platform, statistics, subprocess, sys, tempfile, time
+import argparse, contextlib, os, platform, statistics, subprocess, sys, tempfile, time
 import numpy as np
 from .core import set_seed, single_threaded_blas
 from .dense import Dense
@@ -24,7 +24,7 @@ from .graph import Model, residual_block
 # %% auto #0
 __all__ = ['OPS', 'BENCHES', 'environment', 'alternate', 'median', 'dl2_mlp_epoch', 'torch_mlp_epoch', 'versus', 'bench_mlp',
            'bench_ops', 'dl2_lenet_steps', 'torch_lenet_steps', 'bench_lenet', 'dl2_gan_steps', 'torch_gan_steps',
-           'bench_gan', 'bench_startup', 'bench_graph', 'format_table', 'main']
+           'bench_gan', 'bench_startup', 'bench_graph', 'competing_processes', 'bench_busy', 'format_table', 'main']
 
 # %% ../nbs/14_performance.ipynb #71b92357
 def environment() -> dict:
@@ -369,9 +369,31 @@ def bench_graph(rounds=5, n=20000, reps=10) -> list:
             dict(bench='  its layers, each alone, summed', unit='ms', dl2=1e3 * median(r['layers']) / reps,
                  torch=None)]
 
+# %% ../nbs/14_performance.ipynb #0bba8918
+@contextlib.contextmanager
+def competing_processes(k:int):
+    "Within the block, k other processes each keep a core busy (an empty loop)."
+    procs = [subprocess.Popen([sys.executable, '-c', 'while True: pass']) for _ in range(k)]
+    try:
+        time.sleep(0.3)  # let them start
+        yield
+    finally:
+        for p in procs: p.kill()
+        for p in procs: p.wait()
+
+def bench_busy(rounds=3, n=20000) -> list:
+    "Rows: MLP training samples/s while 1, then 2, other processes keep a core busy each; dl2 and PyTorch."
+    d, t = dl2_mlp_epoch(n), torch_mlp_epoch(n)
+    rows = []
+    for k in (1, 2):
+        with competing_processes(k):
+            name = f"MLP 784-50-40-10 train, {k} competing process{'es' if k > 1 else ''}"
+            rows += versus(name, 'samples/s', d, t, n, rounds)
+    return rows
+
 # %% ../nbs/14_performance.ipynb #cfddc740
 BENCHES = {'mlp': bench_mlp, 'ops': bench_ops, 'lenet': bench_lenet, 'gan': bench_gan, 'graph': bench_graph,
-           'startup': lambda rounds=5: bench_startup()}
+           'busy': bench_busy, 'startup': lambda rounds=5: bench_startup()}
 
 def _speedup(r):
     if r.get('dl2') is None or r.get('torch') is None: return None
@@ -392,7 +414,7 @@ def format_table(rows, env=None) -> str:
     return '\n'.join(lines)
 
 def main(argv=None):
-    "Command line: python -m dl2.bench [all|mlp|ops|lenet|gan|graph|startup] [--rounds R]"
+    "Command line: python -m dl2.bench [all|mlp|ops|lenet|gan|graph|busy|startup] [--rounds R]"
     p = argparse.ArgumentParser(prog='python -m dl2.bench',
                                 description='dl2 benchmarks, against PyTorch when installed')
     p.add_argument('which', nargs='*', default=['all'],

@@ -6,9 +6,9 @@ Docs: https://dl2-book.github.io/dl2/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #5426c256
 from __future__ import annotations
-import re, contextlib, importlib
+import os, re, time, contextlib, importlib
 import numpy as np
-from numba import njit, prange, get_num_threads
+from numba import njit, prange, get_num_threads, set_num_threads
 from fastcore.basics import patch
 
 # %% auto #0
@@ -19,7 +19,7 @@ __all__ = ['INITIALIZERS', 'piecewise_kernel', 'piecewise_grad_kernel', 'ACTIVAT
            'is_int', 'check_int', 'check_positive_int', 'check_bool', 'check_number', 'check_positive_number',
            'check_nonneg_number', 'check_padding', 'check_initializer', 'check_activation', 'activation_name',
            'check_array', 'check_shape', 'snake_case', 'register_layer', 'shape_str', 'Layer', 'check_layer',
-           'single_threaded_blas', 'n_chunks']
+           'single_threaded_blas', 'n_chunks', 'LoadWatch']
 
 # %% ../nbs/00_core.ipynb #9a673434
 _FLOATX = {'value': 'float32'}
@@ -570,3 +570,39 @@ def single_threaded_blas():
 def n_chunks(N:int) -> int:
     "How many chunks to split a batch of N into: one per Numba thread."
     return max(1, min(get_num_threads(), N))
+
+# %% ../nbs/00_core.ipynb #ab36c06a
+def _cpu_times():
+    "(wall time, CPU seconds used by the whole machine, CPU seconds used by this process); None off Linux."
+    try:
+        with open('/proc/stat') as f: ticks = [int(v) for v in f.readline().split()[1:9]]
+    except (OSError, ValueError): return None
+    busy = sum(ticks) - ticks[3] - ticks[4]  # all but idle and iowait
+    own = os.times()
+    return time.monotonic(), busy / os.sysconf('SC_CLK_TCK'), own.user + own.system
+
+class LoadWatch:
+    "Numba on one thread while other processes use `threshold` cores or more; threads restored on close."
+    recent = {'until': 0.0}  # a busy machine seen by the last watch: the next one starts on one thread
+    def __init__(self, interval:float=0.5, threshold:float=0.5, first:float=0.1):
+        self.interval, self.threshold, self.threads = interval, threshold, get_num_threads()
+        self.last = _cpu_times() if self.threads > 1 else None
+        self.next = time.monotonic() + first  # a first look soon after the start, then every `interval`
+        if self.last is not None and time.monotonic() < LoadWatch.recent['until']: set_num_threads(1)
+    def others(self, now):
+        "The cores the other processes used since the last look (and take a new look)."
+        sample, (t0, busy0, own0) = _cpu_times(), self.last
+        self.last, self.next = sample, now + self.interval
+        return max(0.0, (sample[1] - busy0) - (sample[2] - own0)) / max(sample[0] - t0, 1e-6)
+    def check(self):
+        "Call often (every training step): cheap, except every `interval` seconds."
+        if self.last is None: return
+        now = time.monotonic()
+        if now < self.next: return
+        want = 1 if self.others(now) >= self.threshold else self.threads
+        LoadWatch.recent['until'] = now + 2 * self.interval if want == 1 else 0.0
+        if want != get_num_threads(): set_num_threads(want)
+    def close(self):
+        if get_num_threads() != self.threads: set_num_threads(self.threads)
+    def __enter__(self): return self
+    def __exit__(self, *exc): self.close()

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 from fastcore.basics import patch
 from .core import Layer, LAYERS, register_layer, get_rng, shape_str, floatx, single_threaded_blas, check_bool
+from .core import LoadWatch
 from . import losses as _losses, optim as _optim
 
 # %% auto #0
@@ -566,12 +567,13 @@ def _accumulate(totals, sizes, logs, n, weight, loss_logs):
 def _means(totals, sizes): return {k: v / sizes[k] if sizes[k] else 0.0 for k, v in totals.items()}
 
 @patch
-def _train_epoch(self:Sequential, x, y, w, batch_size, shuffle, rng, cbs, progress):
+def _train_epoch(self:Sequential, x, y, w, batch_size, shuffle, rng, cbs, progress, watch=None):
     "One pass over (x, y) in mini-batches; returns the logs: the loss and metrics averaged over the samples."
     totals, sizes = {}, {}
     for i, idx in enumerate(_batches(_n_samples(x), batch_size, shuffle, rng)):
         xb, yb, wb = _take(x, idx), _take(y, idx), (w[idx] if w is not None else None)
         cbs.call('on_train_batch_begin', i)
+        if watch is not None: watch.check()  # one thread while other processes keep the cores busy
         loss, values = self.train_step(xb, yb, wb)
         n = _n_samples(xb)
         _accumulate(totals, sizes, {'loss': loss, **values}, n, n if wb is None else float(wb.sum()),
@@ -632,12 +634,12 @@ def fit(self:Sequential, x, y, batch_size:int=32, epochs:int=1, validation_data=
     self._bind()
     progress, rng = ProgressBar(verbose, epochs, steps), get_rng()
     self.stop_training = False
-    with single_threaded_blas():
+    with single_threaded_blas(), LoadWatch() as watch:
         cbs.call('on_train_begin')
         for epoch in range(initial_epoch, epochs):
             cbs.call('on_epoch_begin', epoch)
             progress.start(epoch)
-            logs = self._train_epoch(x, y, w, batch_size, shuffle, rng, cbs, progress)
+            logs = self._train_epoch(x, y, w, batch_size, shuffle, rng, cbs, progress, watch)
             if val is not None:
                 vlogs = self._evaluate(*val, batch_size=max(batch_size, 256), cbs=cbs)
                 logs.update({'val_' + k: v for k, v in vlogs.items()})
