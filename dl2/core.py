@@ -8,6 +8,7 @@ Docs: https://dl2-book.github.io/dl2/core.html.md"""
 from __future__ import annotations
 import os, re, time, contextlib, importlib
 import numpy as np
+import numba
 from numba import njit, prange, get_num_threads, set_num_threads
 from fastcore.basics import patch
 
@@ -568,8 +569,8 @@ def single_threaded_blas():
             if o != 1: c.set_num_threads(o)
 
 def n_chunks(N:int) -> int:
-    "How many chunks to split a batch of N into: one per Numba thread."
-    return max(1, min(get_num_threads(), N))
+    "How many chunks to split a batch of N into: one per thread of Numba's pool, however many run at the moment."
+    return max(1, min(numba.config.NUMBA_NUM_THREADS, N))
 
 # %% ../nbs/00_core.ipynb #ab36c06a
 def _cpu_times():

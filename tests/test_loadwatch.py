@@ -30,3 +30,19 @@ def test_nothing_off_linux_or_on_one_thread(monkeypatch):
     with core.LoadWatch(interval=0, first=0) as w:
         w.check()
         assert numba.get_num_threads() == old
+
+def test_training_gives_the_same_numbers_on_one_thread_as_on_two(two_threads):
+    "Kernels split into a fixed number of chunks: LoadWatch may change the threads without changing results."
+    import numpy as np, dl2
+    rng = np.random.default_rng(0)
+    x, y = rng.random((96, 12, 12, 3), np.float32), rng.integers(0, 4, 96)
+    weights = []
+    for threads in (2, 1):
+        numba.set_num_threads(threads)
+        dl2.set_seed(0)
+        m = dl2.Sequential([dl2.Input((12, 12, 3)), dl2.Conv2D(8, 3, padding='same'), dl2.BatchNormalization(),
+                            dl2.ReLU(), dl2.MaxPooling2D(), dl2.Flatten(), dl2.Dense(4)])
+        m.compile('adam', dl2.SparseCategoricalCrossentropy(from_logits=True))
+        m.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0)
+        weights.append(m.get_weights())
+    assert all(np.array_equal(a, b) for a, b in zip(*weights))
