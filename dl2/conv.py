@@ -471,8 +471,9 @@ def forward(self:Conv2D, x, training=False):
     self._check_fits(*x.shape[1:3])
     cols = self._bufs if training else None
     b = self.bias if self.use_bias else None
-    out = self.activation(conv2d_forward(x, self.kernel, b, self.strides, self.padding, cols))
-    self._cache = (x, out, cols) if training else None
+    z = conv2d_forward(x, self.kernel, b, self.strides, self.padding, cols)
+    out = self.activation(z)
+    self._cache = (x, self.activation.keep(z, out), cols) if training else None
     return out
 
 # %% ../nbs/05_conv.ipynb #ea648352
@@ -480,8 +481,8 @@ def forward(self:Conv2D, x, training=False):
 def backward(self:Conv2D, dout):
     "dx from dout; the kernel and bias gradients go to `self.grads`."
     dout = self._check_dout(dout, lambda: self._cache[1].shape)
-    x, out, cols = self._cache
-    dz = np.ascontiguousarray(self.activation.backward(out, dout))
+    x, kept, cols = self._cache
+    dz = np.ascontiguousarray(self.activation.backward(kept, dout))
     dx, dw, db = conv2d_backward(dz, x, self.kernel, self.strides, self.padding,
                                  need_dx=self.need_dx, cache=cols)
     self.grads = [dw, db] if self.use_bias else [dw]

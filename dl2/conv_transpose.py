@@ -106,8 +106,9 @@ class Conv2DTranspose(Conv2D):
 def forward(self:Conv2DTranspose, x, training=False):
     "Transposed convolution, bias, activation; in training keep what backward needs."
     b = self.bias if self.use_bias else None
-    out = self.activation(conv_transpose2d_forward(x, self.kernel, b, self.strides, self.padding, self._bufs))
-    self._cache = (x, out) if training else None
+    z = conv_transpose2d_forward(x, self.kernel, b, self.strides, self.padding, self._bufs)
+    out = self.activation(z)
+    self._cache = (x, self.activation.keep(z, out)) if training else None
     return out
 
 # %% ../nbs/06_conv_transpose.ipynb #0ad2247b
@@ -115,8 +116,8 @@ def forward(self:Conv2DTranspose, x, training=False):
 def backward(self:Conv2DTranspose, dout):
     "dx from dout; the kernel and bias gradients go to `self.grads`."
     dout = self._check_dout(dout, lambda: self._cache[1].shape)
-    x, out = self._cache
-    dz = np.ascontiguousarray(self.activation.backward(out, dout))
+    x, kept = self._cache
+    dz = np.ascontiguousarray(self.activation.backward(kept, dout))
     dx, dw, db = conv_transpose2d_backward(dz, x, self.kernel, self.strides, self.padding, self.need_dx,
                                            self._bufs)
     self.grads = [dw, db] if self.use_bias else [dw]

@@ -8,6 +8,7 @@ Docs: https://dl2-book.github.io/dl2/core.html.md"""
 from __future__ import annotations
 import os, re, time, contextlib, importlib
 import numpy as np
+from scipy.special import erf
 import numba
 from numba import njit, prange, get_num_threads, set_num_threads
 from fastcore.basics import patch
@@ -16,11 +17,11 @@ from fastcore.basics import patch
 __all__ = ['INITIALIZERS', 'piecewise_kernel', 'piecewise_grad_kernel', 'ACTIVATIONS', 'PADDINGS', 'LAYERS', 'set_floatx',
            'floatx', 'using_floatx', 'set_seed', 'get_rng', 'compute_fans', 'glorot_uniform', 'glorot_normal',
            'he_normal', 'he_uniform', 'zeros', 'ones', 'get_initializer', 'sigmoid', 'softmax', 'softmax_backward',
-           'ActivationFn', 'leaky_relu_fn', 'get_activation', 'rel_error', 'numerical_grad', 'grad_check', 'describe',
-           'is_int', 'check_int', 'check_positive_int', 'check_bool', 'check_number', 'check_positive_number',
-           'check_nonneg_number', 'check_padding', 'check_initializer', 'check_activation', 'activation_name',
-           'check_array', 'check_shape', 'snake_case', 'register_layer', 'shape_str', 'Layer', 'check_layer',
-           'single_threaded_blas', 'n_chunks', 'LoadWatch']
+           'gelu', 'gelu_backward', 'ActivationFn', 'leaky_relu_fn', 'get_activation', 'rel_error', 'numerical_grad',
+           'grad_check', 'describe', 'is_int', 'check_int', 'check_positive_int', 'check_bool', 'check_number',
+           'check_positive_number', 'check_nonneg_number', 'check_padding', 'check_initializer', 'check_activation',
+           'activation_name', 'check_array', 'check_shape', 'snake_case', 'register_layer', 'shape_str', 'Layer',
+           'check_layer', 'single_threaded_blas', 'n_chunks', 'LoadWatch']
 
 # %% ../nbs/00_core.ipynb #9a673434
 _FLOATX = {'value': 'float32'}
@@ -141,6 +142,15 @@ def softmax_backward(a, da):
     "dL/dz of a softmax from its output `a` and the upstream gradient `da`."
     return a * (da - (da * a).sum(axis=-1, keepdims=True))
 
+def gelu(z):
+    "The exact GELU, z * Phi(z), in z's dtype."
+    return z * (0.5 * (1 + erf(z * z.dtype.type(1 / np.sqrt(2)))))
+
+def gelu_backward(z, da):
+    "dL/dz of the GELU from its *input* z: da * (Phi(z) + z * phi(z))."
+    pdf = np.exp(-0.5 * z * z) * z.dtype.type(1 / np.sqrt(2 * np.pi))
+    return da * (0.5 * (1 + erf(z * z.dtype.type(1 / np.sqrt(2)))) + z * pdf)
+
 # %% ../nbs/00_core.ipynb #04b75132
 def _piecewise_loops(z, slope, out, T):
     "out = z where z > 0, else slope * z (flat arrays, T chunks)."
@@ -179,10 +189,11 @@ def _piecewise(slope, z, dz=None):
 
 # %% ../nbs/00_core.ipynb #62d0afe8
 class ActivationFn:
-    "An elementwise activation: `forward(z) -> a`, `backward(a, da) -> dz` (derivative from the output)."
-    def __init__(self, name, forward, backward):
-        self.name, self.forward, self.backward = name, forward, backward
+    "Elementwise activation: `forward(z)`; `backward(a, da)`, or `backward(z, da)` when `from_input`."
+    def __init__(self, name, forward, backward, from_input:bool=False):
+        self.name, self.forward, self.backward, self.from_input = name, forward, backward, from_input
     def __call__(self, z): return self.forward(z)
+    def keep(self, z, a): return z if self.from_input else a  # what the backward pass reads
     def __repr__(self): return f"ActivationFn({self.name!r})"
 
 def leaky_relu_fn(slope):
@@ -196,6 +207,7 @@ ACTIVATIONS = {
     'sigmoid': ActivationFn('sigmoid', sigmoid, lambda a, da: da * a * (1 - a)),
     'tanh': ActivationFn('tanh', np.tanh, lambda a, da: da * (1 - a * a)),
     'softmax': ActivationFn('softmax', softmax, softmax_backward),
+    'gelu': ActivationFn('gelu', gelu, gelu_backward, from_input=True),
 }
 
 # %% ../nbs/00_core.ipynb #3aff8acd
@@ -569,7 +581,7 @@ def single_threaded_blas():
             if o != 1: c.set_num_threads(o)
 
 def n_chunks(N:int) -> int:
-    "How many chunks to split a batch of N into: one per thread of Numba's pool, however many run at the moment."
+    "How many chunks to split a batch of N into: one per thread of Numba's pool, however many are running."
     return max(1, min(numba.config.NUMBA_NUM_THREADS, N))
 
 # %% ../nbs/00_core.ipynb #ab36c06a

@@ -66,14 +66,14 @@ class Dense(Layer):
 def forward(self:Dense, x, training=False):
     z = dense_forward(x, self.kernel, self.bias if self.use_bias else None)
     out = self.activation(z)
-    self._cache = (x, out) if training else None
+    self._cache = (x, self.activation.keep(z, out)) if training else None  # the output (z for a GELU)
     return out
 
 @patch
 def backward(self:Dense, dout):
     dout = self._check_dout(dout, lambda: self._cache[1].shape)
-    x, out = self._cache
-    dz = self.activation.backward(out, dout)
+    x, kept = self._cache
+    dz = self.activation.backward(kept, dout)
     dx, dw, db = dense_backward(dz, x, self.kernel, self.need_dx)
     self.grads = [dw, db] if self.use_bias else [dw]
     return dx
@@ -96,7 +96,7 @@ class Activation(Layer):
         super().__init__(**kwargs)
     def forward(self, x, training=False):
         out = self.activation(x)
-        self._cache = out if training else None
+        self._cache = self.activation.keep(x, out) if training else None
         return out
     def backward(self, dout):
         dout = self._check_dout(dout, lambda: self._cache.shape)

@@ -85,6 +85,12 @@ def activation(g, x, act, layer):
     if name == 'linear': return x
     if name == 'leaky_relu': return g.op('LeakyRelu', [x], base, alpha=0.2)  # dl2's named leaky_relu: 0.2
     if name == 'softmax': return g.op('Softmax', [x], base, axis=-1)
+    if name == 'gelu':  # opset 17 has no Gelu: x * (0.5 * (1 + erf(x / sqrt(2)))), in dl2's order
+        c = lambda v, n: g.const(v, f"{base}/{n}")
+        e = g.op('Erf', [g.op('Mul', [x, c(1 / np.sqrt(2), 'inv_sqrt2')], f"{base}/scaled")], f"{base}/erf")
+        plus_one = g.op('Add', [e, c(1.0, 'one')], f"{base}/plus_one")
+        cdf = g.op('Mul', [plus_one, c(0.5, 'half')], f"{base}/cdf")
+        return g.op('Mul', [x, cdf], base)
     return g.op({'relu': 'Relu', 'sigmoid': 'Sigmoid', 'tanh': 'Tanh'}[name], [x], base)
 
 def layer_weights(g, layer, kernel):

@@ -137,7 +137,7 @@ def test_progress_in_a_log_is_one_line_per_epoch(capsys):
     (lambda m, X, y: m.layers[0].set_weights([np.zeros((3, 3)), np.zeros(32)]), r"Layer 'dense': set_weights expected shape \(64, 32\), received \(3, 3\)"),
     (lambda m, X, y: m.fit(X, y + 10), r'labels must be integers in \[0, 10\)'),
     (lambda m, X, y: m.backward(np.zeros((3, 10))), 'backward called before a forward pass'),
-    (lambda m, X, y: dl2.Dense(3, activation='gelu'), "Unknown activation 'gelu'.*relu"),
+    (lambda m, X, y: dl2.Dense(3, activation='swish'), "Unknown activation 'swish'.*relu"),
     (lambda m, X, y: dl2.Dense(0), 'units must be a positive int'),
 ])
 def test_bad_input(call, match):
