@@ -577,7 +577,7 @@ def _train_epoch(self:Sequential, x, y, w, batch_size, shuffle, rng, cbs, progre
         loss, values = self.train_step(xb, yb, wb)
         n = _n_samples(xb)
         _accumulate(totals, sizes, {'loss': loss, **values}, n, n if wb is None else float(wb.sum()),
-                    self._loss_logs)
+                    getattr(self, '_loss_logs', ('loss',)))
         progress.batch(i, loss)
         cbs.call('on_train_batch_end', i, {'loss': loss, **values})
         if self.stop_training: break
@@ -688,7 +688,7 @@ def _evaluate(self:Sequential, x, y, w=None, batch_size=256, cbs=None):
         loss, _, values = self.compute_loss(yb, self(xb, training=False), wb, grad=False)
         n = _n_samples(xb)
         _accumulate(totals, sizes, {'loss': loss, **values}, n, n if wb is None else float(wb.sum()),
-                    self._loss_logs)
+                    getattr(self, '_loss_logs', ('loss',)))
         cbs.call('on_test_batch_end', i, {'loss': loss})
     logs = _means(totals, sizes)
     cbs.call('on_test_end', logs)
