@@ -217,18 +217,24 @@ class Optimizer:
                  use_ema:bool=False, # Keep an exponential moving average of the parameters
                  ema_momentum:float=0.99, # Its momentum m: average <- m * average + (1 - m) * parameter
                  ema_overwrite_frequency:int|None=None, # Copy the averages into the parameters every k steps
+                 lookahead_steps:int|None=None, # Lookahead: every k steps, slow weights move toward the fast
+                 lookahead_alpha:float=0.5, # ... by this fraction, and restart the fast weights from them
                 ):
         name, k = type(self).__name__, ema_overwrite_frequency
         wd = _require(name, 'weight_decay', weight_decay, '>=0')
         ema_momentum = _require(name, 'ema_momentum', ema_momentum, '[0,1)')
         use_ema = check_bool(use_ema, f"{name}: use_ema")
-        if k is not None and not (isinstance(k, (int, np.integer)) and k > 0):
-            raise ValueError(f"{name}: ema_overwrite_frequency must be None or a positive integer, "
-                             f"received {k!r}")
+        for arg, v in (('ema_overwrite_frequency', k), ('lookahead_steps', lookahead_steps)):
+            if v is not None and not (isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0):
+                raise ValueError(f"{name}: {arg} must be None or a positive integer, received {v!r}")
+        alpha = _require(name, 'lookahead_alpha', lookahead_alpha, '[0,1]')
+        if alpha == 0: raise ValueError(f"{name}: lookahead_alpha must be in (0, 1], received 0")
         self.learning_rate, self.iterations, self.weight_decay = learning_rate, 0, float(wd)
         self.use_ema, self.ema_momentum = bool(use_ema), float(ema_momentum)
         self.ema_overwrite_frequency = None if k is None else int(k)
-        self.params, self.state, self.averages = [], [], []
+        self.lookahead_steps = None if lookahead_steps is None else int(lookahead_steps)
+        self.lookahead_alpha = float(alpha)
+        self.params, self.state, self.averages, self.slow = [], [], [], []
         if params is not None: self.bind(params)
 
     def init_state(self, p, state): pass
@@ -239,7 +245,8 @@ class Optimizer:
         if isinstance(lr, LearningRateSchedule):
             lr = dict(class_name=type(lr).__name__, config=lr.get_config())
         return dict(learning_rate=lr, weight_decay=self.weight_decay, use_ema=self.use_ema,
-                    ema_momentum=self.ema_momentum, ema_overwrite_frequency=self.ema_overwrite_frequency)
+                    ema_momentum=self.ema_momentum, ema_overwrite_frequency=self.ema_overwrite_frequency,
+                    lookahead_steps=self.lookahead_steps, lookahead_alpha=self.lookahead_alpha)
     def __repr__(self):
         config = dict(self.get_config(), learning_rate=self._learning_rate)
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in config.items())})"
@@ -277,7 +284,7 @@ def bind(self:Optimizer, params,
             raise ValueError(f"{type(self).__name__}: parameter {i} must be a writeable C-contiguous float32/"
                              f"float64 ndarray, received {type(p).__name__} {getattr(p, 'dtype', '')}")
     old = {id(p): k for k, p in enumerate(self.params)} if keep_state else {}
-    state, averages = [], []
+    state, averages, slow = [], [], []
     for p in params:
         k = old.get(id(p))
         if k is None:
@@ -285,7 +292,8 @@ def bind(self:Optimizer, params,
             self.init_state(p, st)
         state.append(self.state[k] if k is not None else st)
         if self.use_ema: averages.append(self.averages[k] if k is not None else p.copy())
-    self.params, self.state, self.averages = params, state, averages
+        if self.lookahead_steps: slow.append(self.slow[k] if k is not None else p.copy())
+    self.params, self.state, self.averages, self.slow = params, state, averages, slow
     if not any(id(p) in old for p in params): self.iterations = 0  # nothing carried over: a fresh start
     return self
 
@@ -312,6 +320,8 @@ def step(self:Optimizer, grads):
         p, g = p.reshape(-1), np.ascontiguousarray(g, dtype=p.dtype).reshape(-1)
         if self.weight_decay: g = self.apply_weight_decay(p, g, lr)  # nothing to do (or pay) by default
         self.update(p, g, st, lr)
+    k = self.lookahead_steps
+    if k and self.iterations % k == 0: self._look_ahead()
     if self.use_ema: self._update_averages()
 
 # %% ../nbs/03_optim.ipynb #0f35f943
@@ -436,6 +446,16 @@ def finalize_variable_values(self:Optimizer):
     "With `use_ema`, copy the moving averages into the parameters; `fit` calls this when training ends."
     for p, a in zip(self.params, self.averages): p[...] = a
 
+# %% ../nbs/03_optim.ipynb #c0de26ab
+@patch
+def _look_ahead(self:Optimizer):
+    "slow <- slow + alpha * (fast - slow), then the fast weights restart from the slow ones."
+    for s, p in zip(self.slow, self.params):
+        d = p - s
+        d *= self.lookahead_alpha
+        s += d
+        p[...] = s
+
 # %% ../nbs/03_optim.ipynb #ca43c70c
 OPTIMIZERS = dict(sgd=SGD, momentum=Momentum, rmsprop=RMSprop, adagrad=Adagrad, adam=Adam, adamw=AdamW)
 
@@ -461,9 +481,9 @@ def deserialize(d:dict) -> Optimizer:
 # %% ../nbs/03_optim.ipynb #f45f7028
 @patch(as_prop=True)
 def variables(self:Optimizer) -> list:
-    "The state as arrays: the step count, each parameter's state arrays, then the weight averages."
+    "The state as arrays: the step count, each parameter's state arrays, weight averages, slow weights."
     step = np.array(self.iterations, dtype=np.int64)
-    return [step] + [s for st in self.state for s in st] + list(self.averages)
+    return [step] + [s for st in self.state for s in st] + list(self.averages) + list(self.slow)
 
 @patch
 def load_variables(self:Optimizer, arrays:list):

@@ -42,7 +42,8 @@ def test_first_adam_step_by_hand():
     assert p[0] == pytest.approx(0.9, abs=1e-12)   # m_hat = g, v_hat = g^2: a step of exactly lr
 
 def test_keras_defaults():
-    ema = dict(weight_decay=0.0, use_ema=False, ema_momentum=0.99, ema_overwrite_frequency=None)
+    ema = dict(weight_decay=0.0, use_ema=False, ema_momentum=0.99, ema_overwrite_frequency=None, lookahead_steps=None,
+               lookahead_alpha=0.5)
     assert dl2.Adam().get_config() == dict(learning_rate=0.001, **ema, beta_1=0.9, beta_2=0.999, epsilon=1e-7)
     assert dl2.Adam(2e-3).learning_rate == 2e-3 and dl2.SGD(0.1, 0.9).momentum == 0.9  # Keras' argument order
     assert dl2.SGD().get_config() == dict(learning_rate=0.01, **ema, momentum=0.0, nesterov=False)

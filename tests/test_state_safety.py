@@ -358,7 +358,8 @@ _OPTS = {dl2.SGD: ('learning_rate', 'momentum', 'nesterov', 'weight_decay'),
 @given(cls=st.sampled_from(sorted(_OPTS, key=lambda c: c.__name__)), data=st.data())
 def test_optimizer_arguments_fuzz(cls, data):
     names = _OPTS[cls]
-    kw = data.draw(st.dictionaries(st.sampled_from(names + ('use_ema', 'ema_momentum')), _num, max_size=3))
+    kw = data.draw(st.dictionaries(st.sampled_from(names + ('use_ema', 'ema_momentum', 'lookahead_steps',
+                                                            'lookahead_alpha')), _num, max_size=3))
     try: opt = cls(**kw)
     except (ValueError, TypeError) as e:
         assert cls.__name__ in str(e) and any(k in str(e) for k in kw), str(e)

@@ -1,0 +1,38 @@
+"Lookahead (an option of every optimizer): exact values, alpha = 1 is the plain rule, training, resuming."
+import numpy as np, pytest
+import dl2
+from dl2.optim import SGD, Adam, deserialize, serialize
+
+def test_exact_values_and_config():
+    w = np.zeros(2)
+    opt = SGD(0.5, params=[w], lookahead_steps=3, lookahead_alpha=0.25)
+    for _ in range(3): opt.step([np.array([-2.0, 2.0])])  # fast: 0 -> 1 -> 2 -> 3 (and the negatives)
+    assert np.array_equal(w, [0.75, -0.75])                # slow: 0 + 0.25 * (3 - 0)
+    opt.step([np.array([-2.0, 2.0])])
+    assert np.array_equal(w, [1.75, -1.75]) and np.array_equal(opt.slow[0], [0.75, -0.75])
+    again = deserialize(serialize(opt))
+    assert (again.lookahead_steps, again.lookahead_alpha) == (3, 0.25)
+
+@pytest.mark.parametrize('bad', [dict(lookahead_steps=0), dict(lookahead_steps=1.5), dict(lookahead_steps=True),
+                                 dict(lookahead_alpha=0.0), dict(lookahead_alpha=1.5), dict(lookahead_alpha=float('nan'))])
+def test_bad_arguments_name_themselves(bad):
+    with pytest.raises(ValueError, match=next(iter(bad))): Adam(**bad)
+
+def test_fit_and_resume_bit_for_bit(tmp_path):
+    from conftest import digits
+    X, Y = digits()
+    def model():
+        dl2.set_seed(0)
+        m = dl2.Sequential([dl2.Input((64,)), dl2.Dense(16, activation='relu'), dl2.Dense(10)])
+        m.compile(Adam(0.01, lookahead_steps=5), dl2.SparseCategoricalCrossentropy(from_logits=True))
+        return m
+    a = model()
+    hist = a.fit(X, Y, epochs=3, batch_size=64, shuffle=False, verbose=0).history
+    assert hist['loss'][-1] < hist['loss'][0]
+    b = model()
+    b.fit(X, Y, epochs=1, batch_size=64, shuffle=False, verbose=0)
+    b.save(tmp_path / 'b.npz')
+    c = dl2.load_model(tmp_path / 'b.npz')
+    assert c.optimizer.lookahead_steps == 5 and len(c.optimizer.slow) == len(c.params)
+    c.fit(X, Y, epochs=2, batch_size=64, shuffle=False, verbose=0)
+    assert all(np.array_equal(u, v) for u, v in zip(a.get_weights(), c.get_weights()))
