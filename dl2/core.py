@@ -16,12 +16,12 @@ from fastcore.basics import patch
 # %% auto #0
 __all__ = ['INITIALIZERS', 'piecewise_kernel', 'piecewise_grad_kernel', 'ACTIVATIONS', 'PADDINGS', 'LAYERS', 'set_floatx',
            'floatx', 'using_floatx', 'set_seed', 'get_rng', 'compute_fans', 'glorot_uniform', 'glorot_normal',
-           'he_normal', 'he_uniform', 'zeros', 'ones', 'get_initializer', 'sigmoid', 'softmax', 'softmax_backward',
-           'gelu', 'gelu_backward', 'ActivationFn', 'leaky_relu_fn', 'get_activation', 'rel_error', 'numerical_grad',
-           'grad_check', 'describe', 'is_int', 'check_int', 'check_positive_int', 'check_bool', 'check_number',
-           'check_positive_number', 'check_nonneg_number', 'check_padding', 'check_initializer', 'check_activation',
-           'activation_name', 'check_array', 'check_shape', 'snake_case', 'register_layer', 'shape_str', 'Layer',
-           'check_layer', 'single_threaded_blas', 'n_chunks', 'LoadWatch']
+           'he_normal', 'he_uniform', 'zeros', 'ones', 'identity', 'get_initializer', 'sigmoid', 'softmax',
+           'softmax_backward', 'gelu', 'gelu_backward', 'ActivationFn', 'leaky_relu_fn', 'get_activation', 'rel_error',
+           'numerical_grad', 'grad_check', 'describe', 'is_int', 'check_int', 'check_positive_int', 'check_bool',
+           'check_number', 'check_positive_number', 'check_nonneg_number', 'check_padding', 'check_initializer',
+           'check_activation', 'activation_name', 'check_array', 'check_shape', 'snake_case', 'register_layer',
+           'shape_str', 'Layer', 'check_layer', 'single_threaded_blas', 'n_chunks', 'LoadWatch']
 
 # %% ../nbs/00_core.ipynb #9a673434
 _FLOATX = {'value': 'float32'}
@@ -113,8 +113,20 @@ def ones(shape, rng=None):
     "All ones."
     return np.ones(shape)
 
+def identity(shape, rng=None):
+    "Keras' eye matrix for an (in, out) kernel; for a conv kernel, a Dirac kernel: one tap per channel."
+    shape = tuple(shape)
+    if len(shape) == 2: return np.eye(*shape)
+    if len(shape) != 4:
+        raise ValueError(f"identity initializer: needs an (in, out) or (KH, KW, C, F) shape, "
+                         f"received {shape}")
+    (KH, KW, C, F), w = shape, np.zeros(shape)
+    k = np.arange(min(C, F))
+    w[(KH - 1) // 2, (KW - 1) // 2, k, k] = 1  # the tap that 'same' padding aligns with the output pixel
+    return w
+
 INITIALIZERS = dict(glorot_uniform=glorot_uniform, glorot_normal=glorot_normal, he_normal=he_normal,
-                    he_uniform=he_uniform, zeros=zeros, ones=ones)
+                    he_uniform=he_uniform, zeros=zeros, ones=ones, identity=identity)
 
 def get_initializer(init):
     "Look up an initializer by name (or pass a callable `f(shape, rng)` through)."
