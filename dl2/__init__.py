@@ -18,7 +18,7 @@ from .optim import (Optimizer, SGD, Momentum, RMSprop, Adagrad, Adam, AdamW,
 from .model import (Input, Sequential, load_model, clone_model, models, metrics, History, Callback,
                     EarlyStopping, ModelCheckpoint, TerminateOnNaN, LearningRateScheduler, lr_find,
                     suggest_lr, plot_lr_find)
-from .conv import Conv2D, conv2d_forward, conv2d_backward
+from .conv import Conv2D, conv2d_forward, conv2d_backward, patch_whitening_kernel
 from .conv_transpose import Conv2DTranspose, conv_transpose2d_forward, conv_transpose2d_backward
 from .sampling import (MaxPooling2D, AveragePooling2D, MaxPool2D, AvgPool2D, UpSampling2D,
                        GlobalAveragePooling2D, GlobalMaxPooling2D, maxpool2d_forward, maxpool2d_backward,

@@ -12,12 +12,14 @@ from numba import njit, prange
 from fastcore.basics import patch
 from .core import Layer, register_layer, single_threaded_blas, n_chunks, snake_case, PADDINGS
 from .core import (is_int, describe, check_positive_int, check_bool, check_padding, check_activation,
-                      check_initializer, activation_name, check_array, check_shape)
+                      check_initializer, activation_name, check_array, check_shape,
+                      check_positive_number)
 
 # %% auto #0
 __all__ = ['im2col_kernel', 'col2im_kernel', 'conv_im2col_fwd_kernel', 'conv_im2col_bwd_kernel', 'direct_fwd_kernel',
            'direct_bwd_kernel', 'to_pair', 'conv_output_shape', 'pad_input', 'conv2d_naive', 'conv2d_backward_naive',
-           'use_direct', 'conv_algorithm', 'conv2d_forward', 'conv2d_backward', 'conv2d_backward_input', 'Conv2D']
+           'use_direct', 'conv_algorithm', 'conv2d_forward', 'conv2d_backward', 'conv2d_backward_input', 'Conv2D',
+           'patch_whitening_kernel']
 
 # %% ../nbs/05_conv.ipynb #0d07690f
 def to_pair(v, what='value'):
@@ -495,3 +497,30 @@ def get_config(self:Conv2D):
     return dict(Layer.get_config(self), filters=self.filters, kernel_size=list(self.kernel_size),
                 strides=list(self.strides), padding=self.padding, activation=activation_name(self),
                 use_bias=self.use_bias, kernel_initializer=self._inits[0], bias_initializer=self._inits[1])
+
+# %% ../nbs/05_conv.ipynb #668230fd
+def patch_whitening_kernel(images, # (N, H, W, C): the images whose patches are whitened
+                           size:int=2, # patch height and width
+                           eps:float=5e-4, # added to each eigenvalue
+                           chunk:int=256): # images per step of the covariance sum
+    "A (size, size, C, 2·size²·C) kernel: filters that whiten the patches (largest variance first), negated."
+    x = check_array(images, 'patch_whitening_kernel: images', 'N, H, W, C')
+    N, H, W, C = x.shape
+    size = check_positive_int(size, 'patch_whitening_kernel: size')
+    eps = check_positive_number(eps, 'patch_whitening_kernel: eps')
+    if size > min(H, W):
+        raise ValueError(f"patch_whitening_kernel: size {size} is larger than the images, {H}×{W}")
+    D = size * size * C
+    total, outer, n = np.zeros(D), np.zeros((D, D)), 0
+    for s in range(0, N, chunk):
+        win = np.lib.stride_tricks.sliding_window_view(x[s:s + chunk], (size, size), axis=(1, 2))
+        p = win.transpose(0, 1, 2, 4, 5, 3).reshape(-1, D).astype(np.float64)  # (row, column, channel) order
+        total += p.sum(0)
+        outer += p.T @ p
+        n += len(p)
+    mean = total / n
+    lam, V = np.linalg.eigh(outer / n - np.outer(mean, mean))
+    lam, V = np.maximum(lam[::-1], 0), V[:, ::-1]  # largest first; a zero eigenvalue may round below 0
+    V = V * np.sign(V[np.abs(V).argmax(0), np.arange(D)])  # a fixed sign: each filter's largest tap positive
+    k = (V / np.sqrt(lam + eps)).reshape(size, size, C, D)
+    return np.concatenate([k, -k], axis=-1)
