@@ -26,6 +26,6 @@ from .sampling import (MaxPooling2D, AveragePooling2D, MaxPool2D, AvgPool2D, UpS
 from .batchnorm import BatchNormalization, Dropout, batchnorm_forward, batchnorm_backward
 from .graph import (Model, KerasTensor, Add, Subtract, Multiply, Average, Maximum, Concatenate)
 from .data import load_mnist, load_cifar10, to_categorical, batches
-from .lenet import LeNet5, RandomFlip, RandomTranslation
+from .lenet import LeNet5, RandomFlip, RandomTranslation, alternating_flip, reflect_translate, tta_predict
 from .gan import GAN, SampleGrid, dcgan_mnist, classifier_score
 from . import export  # adds Sequential.export (and Model.export); onnx is imported only when it runs

@@ -21,7 +21,8 @@ from .data import load_cifar10, load_mnist, DatasetError
 
 # %% auto #0
 __all__ = ['shift_kernel', 'flip_kernel', 'DEFAULTS', 'LeNet5', 'RandomFlip', 'RandomTranslation', 'cosine_schedule',
-           'load_dataset', 'build', 'train', 'main']
+           'load_dataset', 'build', 'train', 'main', 'flip_images', 'alternating_flip', 'reflect_translate',
+           'tta_predict']
 
 # %% ../nbs/12_lenet5.ipynb #93bd5e2d
 def LeNet5(input_shape=(32, 32, 3), # one image, channels last
@@ -259,3 +260,49 @@ def main(argv=None):
 
 # %% ../nbs/12_lenet5.ipynb #137b8ce7
 if __name__ == '__main__' and 'get_ipython' not in globals(): sys.exit(main())
+
+# %% ../nbs/12_lenet5.ipynb #0eb3003f
+def flip_images(x): return x[:, :, ::-1]  # left-right, on (N, H, W, C)
+
+def alternating_flip(x, # Training images (N, H, W, C)
+                     epoch:int, # Even epochs flip one half of the images, odd epochs the other half
+                     seed:int=0): # Chooses the halves (the same for every epoch)
+    "A copy of x with the epoch's half of the images flipped left-right."
+    half = np.random.default_rng(seed).random(len(x)) < 0.5
+    flip = half if epoch % 2 == 0 else ~half
+    out = np.array(x)
+    out[flip] = flip_images(x[flip])
+    return out
+
+def reflect_translate(x, # Images (N, H, W, C)
+                      max_shift:int=2, # Shifts in [-max_shift, max_shift] along each axis
+                      rng=None): # A NumPy Generator (dl2's global one by default)
+    "Each image shifted by its own random whole pixels, the border filled by reflection."
+    s = int(max_shift)
+    if s == 0: return np.array(x)
+    N, H, W, _ = x.shape
+    if s >= min(H, W):
+        raise ValueError(f"reflect_translate: max_shift must be below the image size, received {s}")
+    padded = np.pad(x, ((0, 0), (s, s), (s, s), (0, 0)), mode='reflect')
+    dy, dx = (rng or get_rng()).integers(0, 2 * s + 1, (2, N))
+    out = np.empty_like(x)
+    for a in range(2 * s + 1):
+        for b in range(2 * s + 1):
+            idx = np.flatnonzero((dy == a) & (dx == b))
+            if len(idx): out[idx] = padded[idx, a:a + H, b:b + W]
+    return out
+
+def tta_predict(model, x, # A model and its test images (N, H, W, C)
+                level:int=2, # 0: plain predict; 1: with the mirror image; 2: and one-pixel shifts
+                batch_size:int=256):
+    "Test-time augmentation: the mean logits over flipped (and shifted) views of each image."
+    if level not in (0, 1, 2): raise ValueError(f"tta_predict: level must be 0, 1 or 2, received {level!r}")
+    predict = lambda v: model.predict(v, batch_size=batch_size)
+    if level == 0: return predict(x)
+    mirror = lambda v: 0.5 * (predict(v) + predict(flip_images(v)))
+    logits = mirror(x)
+    if level == 1: return logits
+    H, W = x.shape[1:3]
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode='reflect')
+    shifted = [mirror(np.ascontiguousarray(padded[:, a:a + H, a:a + W])) for a in (0, 2)]
+    return 0.5 * logits + 0.25 * (shifted[0] + shifted[1])

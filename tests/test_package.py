@@ -39,7 +39,7 @@ MODULE_ONLY = {
     'batchnorm': {'batchnorm_backward_staged', 'batchnorm_backward_closed', 'batchnorm_inference'},
     'data': {'resolve_data_dir', 'cache_dir', 'DatasetError', 'read_idx', 'write_idx', 'download',
              'read_cifar_batch', 'write_tiny_mnist', 'write_tiny_cifar10'},
-    'lenet': {'cosine_schedule', 'load_dataset', 'build', 'train', 'main'},
+    'lenet': {'cosine_schedule', 'load_dataset', 'build', 'train', 'main', 'flip_images'},
     'gan': {'dcgan_mnist'},
 }
 WHOLE_MODULE = {'bench', 'viz'}   # tools used as `dl2.bench.main()`, `dl2.viz.plot_history(...)`

@@ -1,4 +1,4 @@
-"Pieces of the CIFAR-10 speed-run recipes: Lookahead, the identity initializer, the patch-whitening kernel."
+"Pieces of the CIFAR-10 speed-run recipes: Lookahead, identity and patch-whitening kernels, flips, shifts, TTA."
 import numpy as np, pytest
 import dl2
 from dl2.optim import SGD, Adam, deserialize, serialize
@@ -58,3 +58,23 @@ def test_patch_whitening_kernel_whitens():
     assert np.allclose(cov, np.diag(np.diag(cov)), atol=1e-10) and np.allclose(np.diag(cov), 1, atol=1e-3)
     assert np.allclose(dl2.patch_whitening_kernel(x, chunk=7), dl2.patch_whitening_kernel(x), atol=1e-8)
     with pytest.raises(ValueError, match="larger than the images"): dl2.patch_whitening_kernel(x[:, :1], size=2)
+
+def test_alternating_flip_reflect_translate_and_tta():
+    rng = np.random.default_rng(0)
+    x = rng.random((20, 6, 7, 3)).astype(np.float32)
+    a, b = dl2.alternating_flip(x, 4, seed=3), dl2.alternating_flip(x, 5, seed=3)
+    for i in range(20):  # every image flipped in exactly one of two consecutive epochs
+        fa, fb = not np.array_equal(a[i], x[i]), not np.array_equal(b[i], x[i])
+        assert fa != fb and np.array_equal(a[i] if fa else b[i], x[i, :, ::-1])
+    t = dl2.reflect_translate(x, 2, np.random.default_rng(1))
+    p = np.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0)), mode='reflect')
+    assert all(any(np.array_equal(t[i], p[i, u:u + 6, v:v + 7]) for u in range(5) for v in range(5)) for i in range(20))
+    with pytest.raises(ValueError, match="max_shift"): dl2.reflect_translate(x, 6)
+    dl2.set_seed(0)
+    m = dl2.Sequential([dl2.Input((6, 7, 3)), dl2.Flatten(), dl2.Dense(4)])
+    mirror = lambda v: 0.5 * (m.predict(v) + m.predict(v[:, :, ::-1]))
+    pad = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode='reflect')
+    want = 0.5 * mirror(x) + 0.25 * (mirror(pad[:, :6, :7]) + mirror(pad[:, 2:, 2:]))
+    assert np.allclose(dl2.tta_predict(m, x, 2), want, atol=1e-6)
+    assert np.array_equal(dl2.tta_predict(m, x, 0), m.predict(x))
+    with pytest.raises(ValueError, match="level"): dl2.tta_predict(m, x, 3)
