@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse, contextlib, os, platform, statistics, subprocess, sys, tempfile, time
 import numpy as np
 from .core import set_seed, single_threaded_blas
-from .dense import Dense
+from .dense import Dense, Activation, Flatten
 from .losses import SparseCategoricalCrossentropy
-from .optim import Adam
+from .optim import Adam, SGD
 from .model import Input, Sequential
 from .conv import Conv2D
 from .conv_transpose import Conv2DTranspose
@@ -24,7 +24,8 @@ from .graph import Model, residual_block
 # %% auto #0
 __all__ = ['OPS', 'BENCHES', 'environment', 'alternate', 'median', 'dl2_mlp_epoch', 'torch_mlp_epoch', 'versus', 'bench_mlp',
            'bench_ops', 'dl2_lenet_steps', 'torch_lenet_steps', 'bench_lenet', 'dl2_gan_steps', 'torch_gan_steps',
-           'bench_gan', 'bench_startup', 'bench_graph', 'competing_processes', 'bench_busy', 'format_table', 'main']
+           'bench_gan', 'airbench_net', 'dl2_airbench_steps', 'torch_airbench_steps', 'bench_airbench', 'bench_startup',
+           'bench_graph', 'competing_processes', 'bench_busy', 'format_table', 'main']
 
 # %% ../nbs/14_performance.ipynb #71b92357
 def environment() -> dict:
@@ -266,6 +267,65 @@ def bench_gan(rounds=5, steps=20) -> list:
     return versus('DCGAN (MNIST) train step, batch 64', 'steps/s', dl2_gan_steps(steps),
                   torch_gan_steps(steps), steps, rounds)
 
+# %% ../nbs/14_performance.ipynb #73c0af52
+def airbench_net(widths=(64, 256, 256)):
+    "airbench's network in dl2's layers: whitening conv (frozen), three conv groups, max-pool, linear head."
+    x = y = Input((32, 32, 3))
+    whiten = Conv2D(24, 2, use_bias=False)
+    y = Activation('gelu')(whiten(y))
+    whiten.trainable = False
+    for w in widths:
+        y = Conv2D(w, 3, padding='same', use_bias=False)(y)
+        y = Activation('gelu')(BatchNormalization(momentum=0.6, epsilon=1e-12)(MaxPooling2D(2)(y)))
+        y = Conv2D(w, 3, padding='same', use_bias=False)(y)
+        y = Activation('gelu')(BatchNormalization(momentum=0.6, epsilon=1e-12)(y))
+    return Model(x, Dense(10, use_bias=False)(Flatten()(MaxPooling2D(3)(y))), name='airbench')
+
+def dl2_airbench_steps(steps=3, batch_size=256):
+    "A function that runs `steps` training steps of the airbench network (Nesterov SGD, label smoothing 0.2)."
+    set_seed(0)
+    m = airbench_net()
+    m.compile(SGD(0.01, momentum=0.85, nesterov=True),
+              SparseCategoricalCrossentropy(from_logits=True, label_smoothing=0.2))
+    rng = np.random.default_rng(0)
+    x, y = rng.random((batch_size, 32, 32, 3), dtype=np.float32), rng.integers(0, 10, batch_size)
+    def run():
+        with single_threaded_blas():
+            for _ in range(steps): m.train_step(x, y)
+    return run
+
+def torch_airbench_steps(steps=3, batch_size=256, threads=2):
+    "The same network and step in PyTorch (None when it is not installed)."
+    torch = _torch()
+    if torch is None: return None
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    nn, layers, c = torch.nn, [], 24
+    whiten = nn.Conv2d(3, 24, 2, bias=False)
+    whiten.weight.requires_grad_(False)
+    for w in (64, 256, 256):
+        layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.MaxPool2d(2), nn.BatchNorm2d(w), nn.GELU(),
+                   nn.Conv2d(w, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.GELU()]
+        c = w
+    net = nn.Sequential(whiten, nn.GELU(), *layers, nn.MaxPool2d(3), nn.Flatten(),
+                        nn.Linear(256, 10, bias=False))
+    trained = [p for p in net.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(trained, 0.01, momentum=0.85, nesterov=True)
+    lossf = nn.CrossEntropyLoss(label_smoothing=0.2)
+    x, y = torch.rand(batch_size, 3, 32, 32), torch.randint(0, 10, (batch_size,))
+    def run():
+        for _ in range(steps):
+            opt.zero_grad()
+            lossf(net(x), y).backward()
+            opt.step()
+    return run
+
+def bench_airbench(rounds=3, steps=3, batch_size=256) -> list:
+    "Row: the airbench network's training samples/s at batch 256, dl2 and PyTorch."
+    return versus(f'airbench network train step, batch {batch_size}', 'samples/s',
+                  dl2_airbench_steps(steps, batch_size), torch_airbench_steps(steps, batch_size),
+                  steps * batch_size, rounds)
+
 # %% ../nbs/14_performance.ipynb #2d3a695d
 _STARTUP = """
 import time, warnings; t0 = time.perf_counter()
@@ -392,8 +452,9 @@ def bench_busy(rounds=3, n=20000) -> list:
     return rows
 
 # %% ../nbs/14_performance.ipynb #cfddc740
-BENCHES = {'mlp': bench_mlp, 'ops': bench_ops, 'lenet': bench_lenet, 'gan': bench_gan, 'graph': bench_graph,
-           'busy': bench_busy, 'startup': lambda rounds=5: bench_startup()}
+BENCHES = {'mlp': bench_mlp, 'ops': bench_ops, 'lenet': bench_lenet, 'gan': bench_gan,
+           'airbench': bench_airbench, 'graph': bench_graph, 'busy': bench_busy,
+           'startup': lambda rounds=5: bench_startup()}
 
 def _speedup(r):
     if r.get('dl2') is None or r.get('torch') is None: return None
@@ -414,7 +475,7 @@ def format_table(rows, env=None) -> str:
     return '\n'.join(lines)
 
 def main(argv=None):
-    "Command line: python -m dl2.bench [all|mlp|ops|lenet|gan|graph|busy|startup] [--rounds R]"
+    "Command line: python -m dl2.bench [all|mlp|ops|lenet|gan|airbench|graph|busy|startup] [--rounds R]"
     p = argparse.ArgumentParser(prog='python -m dl2.bench',
                                 description='dl2 benchmarks, against PyTorch when installed')
     p.add_argument('which', nargs='*', default=['all'],

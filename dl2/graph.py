@@ -278,10 +278,13 @@ class Model(Sequential):
         if any(t.node is not None for t in ins):
             raise ValueError(f"Model {name!r}: inputs must come from dl2.Input")
         nodes = nodes_between(ins, outs, name)
-        self.layers, self._input = [], None
+        layers, self.layers, self._input = [], [], None
         for n in nodes:
-            if all(n.layer is not l for l in self.layers): self.layers.append(n.layer)
-        super(Sequential, self).__init__(name=name, **kwargs)
+            if all(n.layer is not l for l in layers): layers.append(n.layer)
+        trainable = kwargs.pop('trainable', True)
+        super(Sequential, self).__init__(name=name, **kwargs)  # no layers yet: their switches stay as set
+        self.layers = layers
+        if not trainable: self.trainable = False  # as in Keras: Model(..., trainable=False) freezes them all
         self.optimizer, self.loss, self.metrics, self.stop_training = None, None, [], False
         self._inputs, self._outputs, self._nodes, self._state = ins, outs, nodes, {}
         self._shared = {id(l) for l in self.layers if sum(n.layer is l for n in nodes) > 1}

@@ -231,3 +231,16 @@ def test_an_identity_model():
     m = dl2.Model(x, x)
     a = np.arange(6.0).reshape(2, 3)
     assert np.array_equal(m.predict(a), a.astype(np.float32)) and m.count_params() == 0
+
+def test_making_a_model_keeps_each_layers_trainable_switch():
+    x = dl2.Input((3,))
+    frozen, free = dl2.Dense(4), dl2.Dense(2)
+    y = frozen(x)
+    frozen.trainable = False
+    m = dl2.Model(x, free(y))
+    assert not frozen.trainable and free.trainable and m.trainable
+    assert all(p is not frozen.kernel for p in m.params)
+    x2 = dl2.Input((3,))
+    d = dl2.Dense(2)
+    m2 = dl2.Model(x2, d(x2), trainable=False)
+    assert not m2.trainable and not d.trainable and m2.params == []
