@@ -304,8 +304,9 @@ def torch_airbench_steps(steps=3, batch_size=256, threads=2):
     whiten = nn.Conv2d(3, 24, 2, bias=False)
     whiten.weight.requires_grad_(False)
     for w in (64, 256, 256):
-        layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.MaxPool2d(2), nn.BatchNorm2d(w), nn.GELU(),
-                   nn.Conv2d(w, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.GELU()]
+        bn = lambda: nn.BatchNorm2d(w, eps=1e-12, momentum=0.4)  # = dl2's momentum 0.6 (old value's share)
+        layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.MaxPool2d(2), bn(), nn.GELU(),
+                   nn.Conv2d(w, w, 3, padding=1, bias=False), bn(), nn.GELU()]
         c = w
     net = nn.Sequential(whiten, nn.GELU(), *layers, nn.MaxPool2d(3), nn.Flatten(),
                         nn.Linear(256, 10, bias=False))

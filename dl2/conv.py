@@ -504,7 +504,9 @@ def patch_whitening_kernel(images, # (N, H, W, C): the images whose patches are 
                            eps:float=5e-4, # added to each eigenvalue
                            chunk:int=256): # images per step of the covariance sum
     "A (size, size, C, 2·size²·C) kernel: filters that whiten the patches (largest variance first), negated."
-    x = check_array(images, 'patch_whitening_kernel: images', 'N, H, W, C')
+    x = np.asarray(images)
+    if x.dtype.kind in 'iu': x = x.astype(np.float64)  # uint8 images, say
+    x = check_array(x, 'patch_whitening_kernel: images', 'N, H, W, C')
     N, H, W, C = x.shape
     size = check_positive_int(size, 'patch_whitening_kernel: size')
     eps = check_positive_number(eps, 'patch_whitening_kernel: eps')

@@ -607,10 +607,10 @@ def _cpu_times():
     return time.monotonic(), busy / os.sysconf('SC_CLK_TCK'), own.user + own.system
 
 class LoadWatch:
-    "Numba on one thread while other processes use `threshold` cores or more; threads restored on close."
+    "Numba on as many threads as other processes leave cores free (at least one); threads restored on close."
     recent = {'until': 0.0}  # a busy machine seen by the last watch: the next one starts on one thread
-    def __init__(self, interval:float=0.5, threshold:float=0.5, first:float=0.1):
-        self.interval, self.threshold, self.threads = interval, threshold, get_num_threads()
+    def __init__(self, interval:float=0.5, first:float=0.1):
+        self.interval, self.threads, self.cores = interval, get_num_threads(), os.cpu_count() or 1
         self.last = _cpu_times() if self.threads > 1 else None
         self.next = time.monotonic() + first  # a first look soon after the start, then every `interval`
         if self.last is not None and time.monotonic() < LoadWatch.recent['until']: set_num_threads(1)
@@ -624,8 +624,9 @@ class LoadWatch:
         if self.last is None: return
         now = time.monotonic()
         if now < self.next: return
-        want = 1 if self.others(now) >= self.threshold else self.threads
-        LoadWatch.recent['until'] = now + 2 * self.interval if want == 1 else 0.0
+        free = self.cores - self.others(now)  # cores the other processes leave to this one
+        want = max(1, min(self.threads, int(free + 0.5)))
+        LoadWatch.recent['until'] = now + 2 * self.interval if want < self.threads else 0.0
         if want != get_num_threads(): set_num_threads(want)
     def close(self):
         if get_num_threads() != self.threads: set_num_threads(self.threads)

@@ -278,11 +278,11 @@ def reflect_translate(x, # Images (N, H, W, C)
                       max_shift:int=2, # Shifts in [-max_shift, max_shift] along each axis
                       rng=None): # A NumPy Generator (dl2's global one by default)
     "Each image shifted by its own random whole pixels, the border filled by reflection."
-    s = int(max_shift)
+    s, (N, H, W, _) = int(max_shift), x.shape
+    if not 0 <= s < min(H, W):
+        raise ValueError(f"reflect_translate: max_shift must be in [0, {min(H, W)}) for {H}×{W} images, "
+                         f"received {max_shift!r}")
     if s == 0: return np.array(x)
-    N, H, W, _ = x.shape
-    if s >= min(H, W):
-        raise ValueError(f"reflect_translate: max_shift must be below the image size, received {s}")
     padded = np.pad(x, ((0, 0), (s, s), (s, s), (0, 0)), mode='reflect')
     dy, dx = (rng or get_rng()).integers(0, 2 * s + 1, (2, N))
     out = np.empty_like(x)
@@ -295,7 +295,7 @@ def reflect_translate(x, # Images (N, H, W, C)
 def tta_predict(model, x, # A model and its test images (N, H, W, C)
                 level:int=2, # 0: plain predict; 1: with the mirror image; 2: and one-pixel shifts
                 batch_size:int=256):
-    "Test-time augmentation: the mean logits over flipped (and shifted) views of each image."
+    "Test-time augmentation: logits averaged over mirrored views (level 1), and shifted ones too (level 2)."
     if level not in (0, 1, 2): raise ValueError(f"tta_predict: level must be 0, 1 or 2, received {level!r}")
     predict = lambda v: model.predict(v, batch_size=batch_size)
     if level == 0: return predict(x)
