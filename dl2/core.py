@@ -6,7 +6,7 @@ Docs: https://dl2-book.github.io/dl2/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #5426c256
 from __future__ import annotations
-import os, re, time, contextlib, importlib
+import os, re, math, time, contextlib, importlib
 import numpy as np
 from scipy.special import erf
 import numba
@@ -14,14 +14,15 @@ from numba import njit, prange, get_num_threads, set_num_threads
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['INITIALIZERS', 'piecewise_kernel', 'piecewise_grad_kernel', 'ACTIVATIONS', 'PADDINGS', 'LAYERS', 'set_floatx',
-           'floatx', 'using_floatx', 'set_seed', 'get_rng', 'compute_fans', 'glorot_uniform', 'glorot_normal',
-           'he_normal', 'he_uniform', 'zeros', 'ones', 'identity', 'get_initializer', 'sigmoid', 'softmax',
-           'softmax_backward', 'gelu', 'gelu_backward', 'ActivationFn', 'leaky_relu_fn', 'get_activation', 'rel_error',
-           'numerical_grad', 'grad_check', 'describe', 'is_int', 'check_int', 'check_positive_int', 'check_bool',
-           'check_number', 'check_positive_number', 'check_nonneg_number', 'check_padding', 'check_initializer',
-           'check_activation', 'activation_name', 'check_array', 'check_shape', 'snake_case', 'register_layer',
-           'shape_str', 'Layer', 'check_layer', 'single_threaded_blas', 'n_chunks', 'LoadWatch']
+__all__ = ['INITIALIZERS', 'piecewise_kernel', 'piecewise_grad_kernel', 'gelu_kernel', 'gelu_grad_kernel', 'ACTIVATIONS',
+           'PADDINGS', 'LAYERS', 'set_floatx', 'floatx', 'using_floatx', 'set_seed', 'get_rng', 'compute_fans',
+           'glorot_uniform', 'glorot_normal', 'he_normal', 'he_uniform', 'zeros', 'ones', 'identity', 'get_initializer',
+           'sigmoid', 'softmax', 'softmax_backward', 'gelu_reference', 'gelu_backward_reference', 'gelu',
+           'gelu_backward', 'ActivationFn', 'leaky_relu_fn', 'get_activation', 'rel_error', 'numerical_grad',
+           'grad_check', 'describe', 'is_int', 'check_int', 'check_positive_int', 'check_bool', 'check_number',
+           'check_positive_number', 'check_nonneg_number', 'check_padding', 'check_initializer', 'check_activation',
+           'activation_name', 'check_array', 'check_shape', 'snake_case', 'register_layer', 'shape_str', 'Layer',
+           'check_layer', 'single_threaded_blas', 'n_chunks', 'LoadWatch']
 
 # %% ../nbs/00_core.ipynb #9a673434
 _FLOATX = {'value': 'float32'}
@@ -154,12 +155,12 @@ def softmax_backward(a, da):
     "dL/dz of a softmax from its output `a` and the upstream gradient `da`."
     return a * (da - (da * a).sum(axis=-1, keepdims=True))
 
-def gelu(z):
-    "The exact GELU, z * Phi(z), in z's dtype."
+def gelu_reference(z):
+    "The exact GELU, z * Phi(z), in NumPy (the specification of `gelu`)."
     return z * (0.5 * (1 + erf(z * z.dtype.type(1 / np.sqrt(2)))))
 
-def gelu_backward(z, da):
-    "dL/dz of the GELU from its *input* z: da * (Phi(z) + z * phi(z))."
+def gelu_backward_reference(z, da):
+    "dL/dz of the GELU from its *input* z: da * (Phi(z) + z * phi(z)), in NumPy."
     pdf = np.exp(-0.5 * z * z) * z.dtype.type(1 / np.sqrt(2 * np.pi))
     return da * (0.5 * (1 + erf(z * z.dtype.type(1 / np.sqrt(2)))) + z * pdf)
 
@@ -197,6 +198,47 @@ def _piecewise(slope, z, dz=None):
     else:
         a = np.ascontiguousarray(z, x.dtype)
         piecewise_grad_kernel(a.reshape(-1), x.reshape(-1), s, out.reshape(-1), T)
+    return out
+
+# %% ../nbs/00_core.ipynb #187fb041
+def _gelu_loops(z, out, c, half, T):
+    "out = z * Phi(z) on flat arrays, in z's dtype (c = 1/sqrt(2) and half = 0.5 in that dtype)."
+    n = z.size
+    for t in prange(T):
+        for i in range(t * n // T, (t + 1) * n // T):
+            v = z[i]
+            out[i] = v * (half + half * math.erf(v * c))
+
+def _gelu_grad_loops(z, da, out, c, half, c2, T):
+    "out = da * (Phi(z) + z * phi(z)), c2 = 1/sqrt(2 pi)."
+    n = z.size
+    for t in prange(T):
+        for i in range(t * n // T, (t + 1) * n // T):
+            v = z[i]
+            out[i] = da[i] * (half + half * math.erf(v * c) + v * math.exp(-half * v * v) * c2)
+
+gelu_kernel = njit(cache=True, parallel=True)(_gelu_loops)
+gelu_grad_kernel = njit(cache=True, parallel=True)(_gelu_grad_loops)
+
+def _gelu_args(z):
+    "z flat and contiguous, its constants in its dtype, and the number of chunks."
+    x = np.ascontiguousarray(z)
+    f = x.dtype.type
+    return x, (f(1 / np.sqrt(2)), f(0.5)), max(1, min(get_num_threads(), x.size))  # elementwise: any split
+
+def gelu(z):
+    "The exact GELU, z * Phi(z), in z's dtype (a Numba kernel; `gelu_reference` is its specification)."
+    x, (c, half), T = _gelu_args(z)
+    out = np.empty_like(x)
+    gelu_kernel(x.reshape(-1), out.reshape(-1), c, half, T)
+    return out
+
+def gelu_backward(z, da):
+    "dL/dz of the GELU from its input z (a Numba kernel; `gelu_backward_reference` is its specification)."
+    x, (c, half), T = _gelu_args(z)
+    d, out = np.ascontiguousarray(da, x.dtype), np.empty_like(x)
+    c2 = x.dtype.type(1 / np.sqrt(2 * np.pi))
+    gelu_grad_kernel(x.reshape(-1), d.reshape(-1), out.reshape(-1), c, half, c2, T)
     return out
 
 # %% ../nbs/00_core.ipynb #62d0afe8

@@ -13,7 +13,7 @@ SOURCES = sorted(p for p in PKG.glob('*.py') if p.name != '_modidx.py')
 # `__all__` must be importable as `dl2.<name>`, so that a new public name cannot be forgotten in `dl2/__init__.py`.
 MODULE_ONLY = {
     'core': {'compute_fans', 'glorot_uniform', 'glorot_normal', 'he_normal', 'he_uniform', 'zeros', 'ones', 'identity',
-             'sigmoid', 'softmax', 'softmax_backward', 'gelu', 'gelu_backward', 'ActivationFn', 'leaky_relu_fn', 'snake_case', 'shape_str',
+             'sigmoid', 'softmax', 'softmax_backward', 'gelu', 'gelu_backward', 'gelu_reference', 'gelu_backward_reference', 'ActivationFn', 'leaky_relu_fn', 'snake_case', 'shape_str',
              'single_threaded_blas', 'n_chunks',
              # the argument checks every chapter shares (dl2.core.check_int, ...): tools for chapters, not the user's API
              'describe', 'is_int', 'check_int', 'check_positive_int', 'check_bool', 'check_number',
