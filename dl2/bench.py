@@ -43,12 +43,14 @@ def environment() -> dict:
     env['torch'] = torch.__version__ if torch else '(not installed)'
     return env
 
-def _torch():
-    "PyTorch if it is installed (an optional reference), else None."
-    try:
-        import torch
-        return torch
+def _torch(threads=None):
+    "PyTorch if installed (an optional reference), else None; with `threads`: set to them, seeded."
+    try: import torch
     except ImportError: return None
+    if threads is not None:
+        torch.set_num_threads(threads)
+        torch.manual_seed(0)
+    return torch
 
 # %% ../nbs/14_performance.ipynb #60f83e04
 def alternate(contenders:dict, rounds:int=5, warmup:int=1, pause:float=0.05) -> dict:
@@ -94,10 +96,8 @@ def _torch_epoch(torch, m, tx, ty, batch_size, lr=1e-3):
 
 def torch_mlp_epoch(n=20000, batch_size=50, threads=2):
     "The same network and training loop in PyTorch (None when PyTorch is not installed)."
-    torch = _torch()
+    torch = _torch(threads)
     if torch is None: return None
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
     x, y = _mlp_data(n)
     nn = torch.nn
     m = nn.Sequential(nn.Linear(784, 50), nn.ReLU(), nn.Linear(50, 40), nn.ReLU(), nn.Linear(40, 10))
@@ -195,10 +195,8 @@ def dl2_lenet_steps(steps=60, batch_size=64):
 
 def torch_lenet_steps(steps=60, batch_size=64, threads=2):
     "The same in PyTorch (None when it is not installed)."
-    torch = _torch()
+    torch = _torch(threads)
     if torch is None: return None
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
     nn, n, rng = torch.nn, steps * batch_size, np.random.default_rng(0)
     tx = torch.from_numpy(rng.random((n, 3, 32, 32), dtype=np.float32))
     ty = torch.from_numpy(rng.integers(0, 10, n))
@@ -239,10 +237,8 @@ def _torch_dcgan(nn):
 
 def torch_gan_steps(steps=20, batch_size=64, threads=2):
     "The same networks and steps in PyTorch (None when it is not installed)."
-    torch = _torch()
+    torch = _torch(threads)
     if torch is None: return None
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
     nn, swa = torch.nn, torch.optim.swa_utils
     G, D = _torch_dcgan(nn)
     go = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
@@ -296,10 +292,8 @@ def dl2_airbench_steps(steps=3, batch_size=256):
 
 def torch_airbench_steps(steps=3, batch_size=256, threads=2):
     "The same network and step in PyTorch (None when it is not installed)."
-    torch = _torch()
+    torch = _torch(threads)
     if torch is None: return None
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
     nn, layers, c = torch.nn, [], 24
     whiten = nn.Conv2d(3, 24, 2, bias=False)
     whiten.weight.requires_grad_(False)
