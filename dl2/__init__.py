@@ -6,15 +6,16 @@ __version__ = "0.1.0"
 # It gathers the public API of every chapter's module at the top level (`dl2.Dense`, `dl2.Adam`, ...).
 from .core import (Layer, set_floatx, floatx, using_floatx, set_seed, get_rng, grad_check, check_layer,
                    rel_error, numerical_grad, get_activation, get_initializer, register_layer, LoadWatch)
-from .dense import (Dense, Activation, ReLU, LeakyReLU, Softmax, Flatten, Reshape, dense_forward,
-                    dense_backward, relu_forward, relu_backward)
+from .dense import (Dense, Activation, ReLU, LeakyReLU, Softmax, Flatten, Reshape, Rescaling,
+                    dense_forward, dense_backward, relu_forward, relu_backward)
 from . import losses
 from .losses import (MeanSquaredError, MeanAbsoluteError, Huber, BinaryCrossentropy, CategoricalCrossentropy,
                      SparseCategoricalCrossentropy)
 from . import optim
 from . import optim as optimizers  # Keras' spelling: dl2.optimizers.Adam, dl2.optimizers.schedules
 from .optim import (Optimizer, SGD, Momentum, RMSprop, Adagrad, Adam, AdamW,
-                    LearningRateSchedule, ExponentialDecay, CosineDecay, PiecewiseConstantDecay)
+                    LearningRateSchedule, ExponentialDecay, CosineDecay, PiecewiseConstantDecay,
+                    PiecewiseLinearDecay)
 from .model import (Input, Sequential, load_model, clone_model, models, metrics, History, Callback,
                     EarlyStopping, ModelCheckpoint, TerminateOnNaN, LearningRateScheduler, lr_find,
                     suggest_lr, plot_lr_find)

@@ -10,12 +10,12 @@ import math
 import numpy as np
 from fastcore.basics import patch
 from .core import Layer, register_layer, get_initializer, leaky_relu_fn
-from .core import (is_int, describe, check_int, check_positive_int, check_bool, check_nonneg_number,
-                      check_activation, check_initializer, activation_name, shape_str)
+from .core import (is_int, describe, check_int, check_positive_int, check_bool, check_number,
+                      check_nonneg_number, check_activation, check_initializer, activation_name, shape_str)
 
 # %% auto #0
 __all__ = ['dense_forward', 'dense_backward', 'Dense', 'Activation', 'LeakyReLU', 'Softmax', 'relu_forward', 'relu_backward',
-           'ReLU', 'Flatten', 'Reshape']
+           'ReLU', 'Flatten', 'Reshape', 'Rescaling']
 
 # %% ../nbs/01_dense.ipynb #6596842b
 def dense_forward(x, w, b=None):
@@ -267,3 +267,27 @@ def compute_output_shape(self:Reshape, input_shape):
 def get_config(self:Reshape):
     "The target shape as given (with its -1), as Keras saves it."
     return dict(Layer.get_config(self), target_shape=list(self.target_shape))
+
+# %% ../nbs/01_dense.ipynb #ebc48785
+@register_layer
+class Rescaling(Layer):
+    "y = scale * x + offset, elementwise, with fixed numbers (Keras' `Rescaling`)."
+    def __init__(self, scale:float, # Multiplies the input
+                 offset:float=0.0, # Then added
+                 **kwargs):
+        name = kwargs.get('name') or 'rescaling'
+        self.scale = check_number(scale, f"Layer {name!r}: scale")
+        self.offset = check_number(offset, f"Layer {name!r}: offset")
+        self._cache = None
+        super().__init__(**kwargs)
+    def forward(self, x, training=False):
+        self._cache = x.shape if training else None
+        y = x * x.dtype.type(self.scale)
+        if self.offset: y += x.dtype.type(self.offset)
+        return y
+    def backward(self, dout):
+        dout = self._check_dout(dout, lambda: self._cache)
+        self.grads = []
+        return dout * dout.dtype.type(self.scale)
+    def compute_output_shape(self, input_shape): return tuple(input_shape)
+    def get_config(self): return dict(Layer.get_config(self), scale=self.scale, offset=self.offset)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from fastcore.basics import patch
 from .core import ACTIVATIONS
-from .dense import Dense, Activation, ReLU, LeakyReLU, Softmax, Flatten, Reshape
+from .dense import Dense, Activation, ReLU, LeakyReLU, Softmax, Flatten, Reshape, Rescaling
 from .model import Sequential, atomic_write
 from .conv import Conv2D, conv_output_shape
 from .conv_transpose import Conv2DTranspose
@@ -24,7 +24,7 @@ __all__ = ['OPSET', 'TO_NCHW', 'TO_NHWC', 'MERGE_OPS', 'CONVERTERS', 'require_on
            'layer_weights', 'convert_dense', 'pad_attrs', 'convert_conv', 'convert_pool', 'convert_global_pool',
            'transpose_pads', 'convert_conv_transpose', 'convert_batchnorm', 'convert_relu', 'convert_leaky_relu',
            'convert_softmax', 'convert_activation', 'convert_identity', 'convert_flatten', 'convert_reshape',
-           'convert_upsampling', 'convert_merge', 'convert_layer', 'convert_model', 'to_onnx']
+           'convert_rescaling', 'convert_upsampling', 'convert_merge', 'convert_layer', 'convert_model', 'to_onnx']
 
 # %% ../nbs/15_export.ipynb #x73ff016
 OPSET = 17  # the ONNX operator set the converters below are written for
@@ -178,6 +178,11 @@ def convert_reshape(g, layer, x, shape):
     target = g.const([0, *layer.target_shape], f"{layer.name}/shape", np.int64)  # 0: keep the batch size
     return g.op('Reshape', [x, target], f"{layer.name}/reshape")
 
+def convert_rescaling(g, layer, x, shape):
+    y = g.op('Mul', [x, g.const(layer.scale, f"{layer.name}/scale")], f"{layer.name}/mul")
+    if not layer.offset: return y
+    return g.op('Add', [y, g.const(layer.offset, f"{layer.name}/offset")], f"{layer.name}/add")
+
 def convert_upsampling(g, layer, x, shape):
     scales = g.const([1, 1, *layer.size], f"{layer.name}/scales", np.float32)
     return channels_first(g, x, layer, 'Resize', ['', scales], mode='nearest',
@@ -200,7 +205,7 @@ CONVERTERS = {Dense: convert_dense, Conv2D: convert_conv, Conv2DTranspose: conve
               UpSampling2D: convert_upsampling, BatchNormalization: convert_batchnorm, ReLU: convert_relu,
               LeakyReLU: convert_leaky_relu, Softmax: convert_softmax, Activation: convert_activation,
               Dropout: convert_identity, RandomFlip: convert_identity, RandomTranslation: convert_identity,
-              Flatten: convert_flatten, Reshape: convert_reshape,
+              Flatten: convert_flatten, Reshape: convert_reshape, Rescaling: convert_rescaling,
               **{c: convert_merge for c in (Add, Subtract, Multiply, Average, Maximum, Concatenate)}}
 
 # %% ../nbs/15_export.ipynb #x262cfba

@@ -17,8 +17,8 @@ from .core import check_bool
 # %% auto #0
 __all__ = ['sgd_kernel', 'rmsprop_kernel', 'adagrad_kernel', 'SCHEDULES', 'schedules', 'OPTIMIZERS', 'sgd_update',
            'rmsprop_update', 'adagrad_update', 'adam_update', 'adam_kernel', 'LearningRateSchedule', 'ExponentialDecay',
-           'CosineDecay', 'PiecewiseConstantDecay', 'Optimizer', 'SGD', 'Momentum', 'RMSprop', 'Adagrad', 'Adam',
-           'AdamW', 'get', 'serialize', 'deserialize']
+           'CosineDecay', 'PiecewiseConstantDecay', 'PiecewiseLinearDecay', 'Optimizer', 'SGD', 'Momentum', 'RMSprop',
+           'Adagrad', 'Adam', 'AdamW', 'get', 'serialize', 'deserialize']
 
 # %% ../nbs/03_optim.ipynb #31298491
 def sgd_update(p, g, v, lr, momentum=0.0, nesterov=False):
@@ -201,8 +201,27 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         return _value(np.asarray(self.values)[np.searchsorted(self.boundaries, step, side='left')])
     def get_config(self): return dict(boundaries=list(self.boundaries), values=list(self.values))
 
+# %% ../nbs/03_optim.ipynb #258bc523
+class PiecewiseLinearDecay(LearningRateSchedule):
+    "values[i] at step boundaries[i], linear in between; constant before the first and after the last."
+    def __init__(self,
+                 boundaries:list, # Increasing step counts (at least two)
+                 values:list, # The rates at those steps, one per boundary
+                ):
+        req, name = partial(_require, type(self).__name__), type(self).__name__
+        self.boundaries = [int(req(f'boundaries[{i}]', b, 'int>=0')) for i, b in enumerate(boundaries)]
+        self.values = [float(req(f'values[{i}]', v, '>=0')) for i, v in enumerate(values)]
+        if len(self.values) != len(self.boundaries) or len(self.values) < 2:
+            raise ValueError(f"{name}: needs at least two boundaries and one value per boundary, "
+                             f"received {len(self.values)} values and {len(self.boundaries)} boundaries")
+        if any(a >= b for a, b in zip(self.boundaries, self.boundaries[1:])):
+            raise ValueError(f"{name}: boundaries must increase strictly, received {boundaries}")
+    def __call__(self, step): return _value(np.interp(step, self.boundaries, self.values))
+    def get_config(self): return dict(boundaries=list(self.boundaries), values=list(self.values))
+
 # %% ../nbs/03_optim.ipynb #c03sch11
-SCHEDULES = {c.__name__: c for c in (ExponentialDecay, CosineDecay, PiecewiseConstantDecay)}
+SCHEDULES = {c.__name__: c for c in (ExponentialDecay, CosineDecay, PiecewiseConstantDecay,
+                                              PiecewiseLinearDecay)}
 schedules = SimpleNamespace(LearningRateSchedule=LearningRateSchedule, **SCHEDULES)
 
 # %% ../nbs/03_optim.ipynb #17bfc300
@@ -219,6 +238,7 @@ class Optimizer:
                  ema_overwrite_frequency:int|None=None, # Copy the averages into the parameters every k steps
                  lookahead_steps:int|None=None, # Lookahead: every k steps, slow weights move toward the fast
                  lookahead_alpha:float=0.5, # ... by this fraction, and restart the fast weights from them
+                 bias_scaler:float=1.0, # 1-D parameters (biases): steps s times larger, decay per step kept
                 ):
         name, k = type(self).__name__, ema_overwrite_frequency
         wd = _require(name, 'weight_decay', weight_decay, '>=0')
@@ -229,6 +249,7 @@ class Optimizer:
                 raise ValueError(f"{name}: {arg} must be None or a positive integer, received {v!r}")
         alpha = _require(name, 'lookahead_alpha', lookahead_alpha, '[0,1]')
         if alpha == 0: raise ValueError(f"{name}: lookahead_alpha must be in (0, 1], received 0")
+        self.bias_scaler = float(_require(name, 'bias_scaler', bias_scaler, '>0'))
         self.learning_rate, self.iterations, self.weight_decay = learning_rate, 0, float(wd)
         self.use_ema, self.ema_momentum = bool(use_ema), float(ema_momentum)
         self.ema_overwrite_frequency = None if k is None else int(k)
@@ -239,14 +260,15 @@ class Optimizer:
 
     def init_state(self, p, state): pass
     def update(self, p, g, state, lr): raise NotImplementedError
-    def apply_weight_decay(self, p, g, lr): return g + self.weight_decay * p  # L2: gradient of wd/2 |p|^2
+    def apply_weight_decay(self, p, g, lr, wd): return g + wd * p  # L2: the gradient of wd/2 |p|^2
     def get_config(self) -> dict:
         lr = self._learning_rate
         if isinstance(lr, LearningRateSchedule):
             lr = dict(class_name=type(lr).__name__, config=lr.get_config())
         return dict(learning_rate=lr, weight_decay=self.weight_decay, use_ema=self.use_ema,
                     ema_momentum=self.ema_momentum, ema_overwrite_frequency=self.ema_overwrite_frequency,
-                    lookahead_steps=self.lookahead_steps, lookahead_alpha=self.lookahead_alpha)
+                    lookahead_steps=self.lookahead_steps, lookahead_alpha=self.lookahead_alpha,
+                    bias_scaler=self.bias_scaler)
     def __repr__(self):
         config = dict(self.get_config(), learning_rate=self._learning_rate)
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in config.items())})"
@@ -317,9 +339,11 @@ def step(self:Optimizer, grads):
     lr = self.learning_rate  # a schedule's value at the step count before this update, as in Keras
     self.iterations += 1
     for p, g, st in zip(self.params, grads, self.state):
+        s = self.bias_scaler if p.ndim == 1 else 1.0  # see "Faster biases" below
         p, g = p.reshape(-1), np.ascontiguousarray(g, dtype=p.dtype).reshape(-1)
-        if self.weight_decay: g = self.apply_weight_decay(p, g, lr)  # nothing to do (or pay) by default
-        self.update(p, g, st, lr)
+        if self.weight_decay:  # nothing to do (or pay) by default
+            g = self.apply_weight_decay(p, g, lr * s, self.weight_decay / s)
+        self.update(p, g, st, lr * s)
     k = self.lookahead_steps
     if k and self.iterations % k == 0: self._look_ahead()
     if self.use_ema: self._update_averages()
@@ -425,8 +449,8 @@ class AdamW(Adam):
                  weight_decay:float=0.01, # Decay rate lambda; PyTorch's default (Keras' is 0.004)
                  beta_1=0.9, beta_2=0.999, epsilon=1e-7, params=None, **kwargs):
         super().__init__(learning_rate, beta_1, beta_2, epsilon, params, weight_decay, **kwargs)
-    def apply_weight_decay(self, p, g, lr):
-        p *= 1 - lr * self.weight_decay
+    def apply_weight_decay(self, p, g, lr, wd):
+        p *= 1 - lr * wd
         return g
 
 # %% ../nbs/03_optim.ipynb #c03ema01

@@ -65,6 +65,8 @@ LAYER_CASES = {
     'leakyrelu': lambda: seq((5,), dl2.LeakyReLU(0.1)),
     'softmax': lambda: seq((5,), dl2.Softmax()),
     **{f'activation-{a}': lambda a=a: seq((5,), dl2.Activation(a)) for a in ACTIVATIONS},
+    'rescaling': lambda: seq((5,), dl2.Rescaling(1 / 9)),
+    'rescaling-offset': lambda: seq((5,), dl2.Rescaling(2.0, offset=-0.5)),
     'dropout-augment-flatten-reshape': lambda: seq((4, 4, 3), dl2.Dropout(0.5), dl2.RandomFlip(),
                                                    dl2.RandomTranslation(), dl2.Flatten(), dl2.Reshape((8, -1)),
                                                    dl2.Reshape((2, 4, 6))),

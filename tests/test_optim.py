@@ -43,7 +43,7 @@ def test_first_adam_step_by_hand():
 
 def test_keras_defaults():
     ema = dict(weight_decay=0.0, use_ema=False, ema_momentum=0.99, ema_overwrite_frequency=None, lookahead_steps=None,
-               lookahead_alpha=0.5)
+               lookahead_alpha=0.5, bias_scaler=1.0)
     assert dl2.Adam().get_config() == dict(learning_rate=0.001, **ema, beta_1=0.9, beta_2=0.999, epsilon=1e-7)
     assert dl2.Adam(2e-3).learning_rate == 2e-3 and dl2.SGD(0.1, 0.9).momentum == 0.9  # Keras' argument order
     assert dl2.SGD().get_config() == dict(learning_rate=0.01, **ema, momentum=0.0, nesterov=False)
@@ -286,7 +286,7 @@ def test_weight_decay_checked(bad):
 
 def test_weight_decay_zero_does_no_extra_work():
     class Spy(dl2.Adam):
-        def apply_weight_decay(self, p, g, lr): raise AssertionError('called')
+        def apply_weight_decay(self, p, g, lr, wd): raise AssertionError('called')
     Spy(params=[np.ones(3)]).step([np.ones(3)])                                 # wd = 0: never called
     with pytest.raises(AssertionError, match='called'): Spy(params=[np.ones(3)], weight_decay=0.1).step([np.ones(3)])
 
@@ -347,3 +347,33 @@ def test_weight_decay_against_pytorch(name, schedule):
     plain.weight_decay = 0.0
     for g in gs: plain.step([g])
     assert np.abs(ref - p).max() > 1e-6          # the decay made a difference that torch agrees with
+
+
+@pytest.mark.parametrize('cls', [dl2.SGD, dl2.Adam, dl2.AdamW, dl2.RMSprop])
+def test_bias_scaler_is_a_rate_and_decay_for_vectors_only(cls):
+    "With bias_scaler s, a 1-D parameter steps as with rate s*lr and decay wd/s; other arrays as without s."
+    rng = np.random.default_rng(1)
+    k, b = rng.standard_normal((2, 3)), rng.standard_normal(3)
+    k2, b2, b0 = k.copy(), b.copy(), b.copy()
+    a = cls(0.01, params=[k, b], weight_decay=0.05, bias_scaler=8.0)
+    ref_k, ref_b = cls(0.01, params=[k2], weight_decay=0.05), cls(0.08, params=[b2], weight_decay=0.05 / 8)
+    for _ in range(4):
+        gk, gb = rng.standard_normal((2, 3)), rng.standard_normal(3)
+        a.step([gk, gb]); ref_k.step([gk]); ref_b.step([gb])
+    np.testing.assert_allclose(k, k2, rtol=1e-13)
+    np.testing.assert_allclose(b, b2, rtol=1e-13)
+    assert np.abs(b - b0).max() > 1e-3  # it did move
+
+@pytest.mark.parametrize('bad', [0, -1.0, float('nan'), '2'])
+def test_bias_scaler_checked(bad):
+    with pytest.raises(ValueError, match="bias_scaler must be a positive number"): dl2.SGD(bias_scaler=bad)
+
+def test_piecewise_linear_decay_saved_with_the_model(tmp_path):
+    sched = dl2.PiecewiseLinearDecay([0, 10, 40], [0.02, 0.1, 0.007])
+    m = dl2.Sequential([dl2.Input((3,)), dl2.Dense(2)])
+    m.compile(dl2.SGD(sched, momentum=0.85, nesterov=True, bias_scaler=64.0), 'mse')
+    m.fit(np.ones((8, 3)), np.zeros((8, 2)), epochs=2, batch_size=4, verbose=0)
+    m.save(tmp_path / 'm.npz')
+    back = dl2.load_model(tmp_path / 'm.npz')
+    assert back.optimizer.bias_scaler == 64.0 and back.optimizer.iterations == 4
+    assert back.optimizer.learning_rate == pytest.approx(sched(4)) == pytest.approx(0.02 + 0.08 * 0.4)

@@ -33,7 +33,7 @@ MODULE_ONLY = {
     'export': {'OPSET', 'TO_NCHW', 'TO_NHWC', 'MERGE_OPS', 'CONVERTERS', 'require_onnx', 'OnnxGraph', 'channels_first',
                'activation', 'convert_dense', 'pad_attrs', 'convert_conv', 'convert_pool', 'convert_global_pool',
                'transpose_pads', 'convert_conv_transpose', 'convert_batchnorm', 'convert_relu', 'convert_leaky_relu',
-               'convert_softmax', 'convert_activation', 'convert_identity', 'convert_flatten', 'convert_reshape',
+               'convert_softmax', 'convert_activation', 'convert_identity', 'convert_flatten', 'convert_reshape', 'convert_rescaling',
                'convert_upsampling', 'convert_merge', 'convert_layer', 'convert_model', 'to_onnx', 'layer_weights'},
     'sampling': {'pool_params'},
     'batchnorm': {'batchnorm_backward_staged', 'batchnorm_backward_closed', 'batchnorm_inference'},
