@@ -9,10 +9,11 @@ ifneq ($(wildcard ../shared/data),)
 export DL2_DATA ?= $(abspath ../shared/data)
 endif
 
-.PHONY: test train docs readme export bench help
+.PHONY: test train airbench docs readme export bench help
 
 help:
 	@echo "make train  - the main job: LeNet-5 on CIFAR-10 (dl2-train with its defaults) into runs/lenet5-cifar10, with model.onnx"
+	@echo "make airbench - the capstone: airbench's recipe on CIFAR-10 (dl2-airbench, about 45 min on 2 cores) into runs/airbench"
 	@echo "make test   - the full check: nbdev-clean, nbdev-export, nbdev-test, pytest"
 	@echo "make docs   - render the book into docs/ with Quarto; without Quarto, an HTML preview (tools/preview.py)"
 	@echo "make bench  - the benchmark table (dl2 vs PyTorch when installed)"
@@ -47,6 +48,9 @@ test: $(STAMP)
 
 train: $(STAMP)
 	$(BIN)/dl2-train --out runs/lenet5-cifar10 --export-onnx
+
+airbench: $(STAMP)
+	$(BIN)/dl2-airbench --out runs/airbench --export-onnx
 
 readme: $(STAMP)
 	$(BIN)/python tools/readme.py

@@ -29,4 +29,5 @@ from .graph import (Model, KerasTensor, Add, Subtract, Multiply, Average, Maximu
 from .data import load_mnist, load_cifar10, to_categorical, batches
 from .lenet import LeNet5, RandomFlip, RandomTranslation, alternating_flip, reflect_translate, tta_predict
 from .gan import GAN, SampleGrid, dcgan_mnist, classifier_score
+from .airbench import airbench_model, train_airbench, evaluate_airbench, LookaheadSchedule
 from . import export  # adds Sequential.export (and Model.export); onnx is imported only when it runs

@@ -6,7 +6,7 @@ Docs: https://dl2-book.github.io/dl2/performance.html.md"""
 
 # %% ../nbs/14_performance.ipynb #83f94a54
 from __future__ import annotations
-import argparse, contextlib, os, platform, statistics, subprocess, sys, tempfile, time
+import argparse, contextlib, math, os, platform, statistics, subprocess, sys, tempfile, time
 import numpy as np
 from .core import set_seed, single_threaded_blas
 from .dense import Dense, Activation, Flatten
@@ -22,10 +22,11 @@ from .gan import dcgan_mnist
 from .graph import Model, residual_block
 
 # %% auto #0
-__all__ = ['OPS', 'BENCHES', 'environment', 'alternate', 'median', 'dl2_mlp_epoch', 'torch_mlp_epoch', 'versus', 'bench_mlp',
-           'bench_ops', 'dl2_lenet_steps', 'torch_lenet_steps', 'bench_lenet', 'dl2_gan_steps', 'torch_gan_steps',
-           'bench_gan', 'airbench_net', 'dl2_airbench_steps', 'torch_airbench_steps', 'bench_airbench', 'bench_startup',
-           'bench_graph', 'competing_processes', 'bench_busy', 'format_table', 'main']
+__all__ = ['OPS', 'CONVS', 'BENCHES', 'environment', 'alternate', 'median', 'dl2_mlp_epoch', 'torch_mlp_epoch', 'versus',
+           'bench_mlp', 'bench_ops', 'gemm_peak', 'bench_convs', 'dl2_lenet_steps', 'torch_lenet_steps', 'bench_lenet',
+           'dl2_gan_steps', 'torch_gan_steps', 'bench_gan', 'airbench_net', 'dl2_airbench_steps',
+           'torch_airbench_steps', 'bench_airbench', 'bench_startup', 'bench_graph', 'competing_processes',
+           'bench_busy', 'format_table', 'main']
 
 # %% ../nbs/14_performance.ipynb #71b92357
 def environment() -> dict:
@@ -181,6 +182,41 @@ def bench_ops(rounds=5, reps=10) -> list:
         d = 1e3 * median(times['dl2']) / reps
         p = 1e3 * median(times['torch']) / reps if 'torch' in times else None
         rows.append(dict(bench=f"{name} fwd+bwd", unit='ms', dl2=d, torch=p))
+    return rows
+
+# %% ../nbs/14_performance.ipynb #a8447032
+CONVS = [("Conv2D 64→64 3×3 'same', 256×15×15×64", 64, (256, 15, 15, 64)),
+         ("Conv2D 64→256 3×3 'same', 256×15×15×64", 256, (256, 15, 15, 64)),
+         ("Conv2D 256→256 3×3 'same', 256×7×7×256", 256, (256, 7, 7, 256))]
+
+def gemm_peak(n=2048, rounds=5, threads=2) -> dict:
+    "Row: float32 GEMM n×n by n×n in GFLOP/s, NumPy's BLAS (with `threads`) and PyTorch."
+    from threadpoolctl import threadpool_limits
+    a, b = np.random.default_rng(0).standard_normal((2, n, n), dtype=np.float32)
+    def blas():
+        with threadpool_limits(threads, user_api='blas'): a @ b
+    contenders, torch = {'dl2': blas}, _torch(threads)
+    if torch is not None:
+        ta, tb = torch.tensor(a), torch.tensor(b)
+        contenders['torch'] = lambda: ta @ tb
+    t = alternate(contenders, rounds=rounds)
+    flop = 2 * n ** 3 / 1e9
+    return dict(bench=f'float32 GEMM {n}×{n}×{n} (the peak: NumPy BLAS | PyTorch)', unit='GFLOP/s',
+                dl2=flop / median(t['dl2']), torch=flop / median(t['torch']) if 'torch' in t else None)
+
+def bench_convs(rounds=5, reps=3) -> list:
+    "Rows: the GEMM peak, then the capstone's wide convolutions (ms), each with GFLOP/s and % of the peak."
+    peak = gemm_peak(rounds=rounds)
+    rows = [peak]
+    for name, filters, shape in CONVS:
+        make = lambda: Conv2D(filters, 3, padding='same', use_bias=False)
+        t = alternate(_op_contenders(make, shape, reps), rounds=rounds)
+        ms = {k: 1e3 * median(v) / reps for k, v in t.items()}
+        gflop = 3 * 2 * math.prod(shape) * filters * 9 / 1e9
+        rate = {k: gflop / v * 1e3 for k, v in ms.items()}
+        note = ', '.join(f"{who} {rate[k]:,.0f} GFLOP/s ({rate[k] / peak[k]:.0%} of the peak)"
+                         for k, who in (('dl2', 'dl2'), ('torch', 'PyTorch')) if k in ms and peak.get(k))
+        rows.append(dict(bench=f"{name} fwd+bwd", unit='ms', dl2=ms['dl2'], torch=ms.get('torch'), note=note))
     return rows
 
 # %% ../nbs/14_performance.ipynb #f130eefb
@@ -447,7 +483,7 @@ def bench_busy(rounds=3, n=20000) -> list:
     return rows
 
 # %% ../nbs/14_performance.ipynb #cfddc740
-BENCHES = {'mlp': bench_mlp, 'ops': bench_ops, 'lenet': bench_lenet, 'gan': bench_gan,
+BENCHES = {'mlp': bench_mlp, 'ops': bench_ops, 'convs': bench_convs, 'lenet': bench_lenet, 'gan': bench_gan,
            'airbench': bench_airbench, 'graph': bench_graph, 'busy': bench_busy,
            'startup': lambda rounds=5: bench_startup()}
 
@@ -467,10 +503,11 @@ def format_table(rows, env=None) -> str:
         s = _speedup(r)
         lines.append(f"{r['bench']:<{w}}  {r['unit']:<10} {f(r['dl2'])} {f(r['torch'])} "
                      + (f"{s:>12.2f}x" if s else f"{'-':>13}"))
+        if r.get('note'): lines.append(f"    {r['note']}")
     return '\n'.join(lines)
 
 def main(argv=None):
-    "Command line: python -m dl2.bench [all|mlp|ops|lenet|gan|airbench|graph|busy|startup] [--rounds R]"
+    "Command line: python -m dl2.bench [all|mlp|ops|convs|lenet|gan|airbench|graph|busy|startup] [--rounds R]"
     p = argparse.ArgumentParser(prog='python -m dl2.bench',
                                 description='dl2 benchmarks, against PyTorch when installed')
     p.add_argument('which', nargs='*', default=['all'],

@@ -21,8 +21,8 @@ from .data import load_cifar10, load_mnist, DatasetError
 
 # %% auto #0
 __all__ = ['shift_kernel', 'flip_kernel', 'DEFAULTS', 'LeNet5', 'RandomFlip', 'RandomTranslation', 'cosine_schedule',
-           'load_dataset', 'build', 'train', 'main', 'flip_images', 'alternating_flip', 'reflect_translate',
-           'tta_predict']
+           'load_dataset', 'build', 'write_run', 'train', 'main', 'flip_images', 'alternating_flip',
+           'reflect_translate', 'tta_predict']
 
 # %% ../nbs/12_lenet5.ipynb #93bd5e2d
 def LeNet5(input_shape=(32, 32, 3), # one image, channels last
@@ -161,7 +161,7 @@ def build(model:str, # the network: only 'lenet5'
     return Sequential([Input(input_shape)] + aug + net.layers, name='lenet5')
 
 # %% ../nbs/12_lenet5.ipynb #80ec25b7
-def _write_run(out:Path, net, history, metrics):
+def write_run(out:Path, net, history, metrics):
     "Write model.npz, metrics.json and history.png (training and validation curves) into `out`."
     out.mkdir(parents=True, exist_ok=True)
     net.save(out / 'model.npz')
@@ -211,7 +211,7 @@ def train(model='lenet5', dataset='cifar10', # 'cifar10' or 'mnist'
                    train_size=len(x), val_size=val_size, val_accuracy=last('val_accuracy'),
                    val_loss=last('val_loss'), test_accuracy=test_acc, test_loss=test_loss,
                    wall_time_s=round(wall, 2), samples_per_s=round(epochs * len(x) / wall), history=h.history)
-    _write_run(Path(out), net, h, metrics)
+    write_run(Path(out), net, h, metrics)
     if export_onnx: net.export(Path(out) / 'model.onnx')
     return metrics
 

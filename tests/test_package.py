@@ -33,13 +33,15 @@ MODULE_ONLY = {
     'export': {'OPSET', 'TO_NCHW', 'TO_NHWC', 'MERGE_OPS', 'CONVERTERS', 'require_onnx', 'OnnxGraph', 'channels_first',
                'activation', 'convert_dense', 'pad_attrs', 'convert_conv', 'convert_pool', 'convert_global_pool',
                'transpose_pads', 'convert_conv_transpose', 'convert_batchnorm', 'convert_relu', 'convert_leaky_relu',
-               'convert_softmax', 'convert_activation', 'convert_identity', 'convert_flatten', 'convert_reshape', 'convert_rescaling',
-               'convert_upsampling', 'convert_merge', 'convert_layer', 'convert_model', 'to_onnx', 'layer_weights'},
+               'convert_softmax', 'convert_activation', 'convert_identity', 'convert_flatten', 'convert_reshape',
+               'convert_rescaling', 'convert_upsampling', 'convert_merge', 'convert_layer', 'convert_model', 'to_onnx', 'layer_weights'},
     'sampling': {'pool_params'},
     'batchnorm': {'batchnorm_backward_staged', 'batchnorm_backward_closed', 'batchnorm_inference'},
     'data': {'resolve_data_dir', 'cache_dir', 'DatasetError', 'read_idx', 'write_idx', 'download',
              'read_cifar_batch', 'write_tiny_mnist', 'write_tiny_cifar10'},
-    'lenet': {'cosine_schedule', 'load_dataset', 'build', 'train', 'main', 'flip_images'},
+    'lenet': {'cosine_schedule', 'load_dataset', 'build', 'train', 'main', 'flip_images', 'write_run'},
+    'airbench': {'channel_stats', 'standardize', 'dirac_first', 'sgd_arguments', 'airbench_optimizer',
+                 'use_slow_weights', 'main'},
     'gan': {'dcgan_mnist'},
 }
 WHOLE_MODULE = {'bench', 'viz'}   # tools used as `dl2.bench.main()`, `dl2.viz.plot_history(...)`
