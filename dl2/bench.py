@@ -25,13 +25,13 @@ from .graph import Model, residual_block
 __all__ = ['OPS', 'CONVS', 'BENCHES', 'environment', 'alternate', 'median', 'dl2_mlp_epoch', 'torch_mlp_epoch', 'versus',
            'bench_mlp', 'bench_ops', 'gemm_peak', 'bench_convs', 'dl2_lenet_steps', 'torch_lenet_steps', 'bench_lenet',
            'dl2_gan_steps', 'torch_gan_steps', 'bench_gan', 'airbench_net', 'dl2_airbench_steps',
-           'torch_airbench_steps', 'bench_airbench', 'bench_startup', 'bench_graph', 'competing_processes',
-           'bench_busy', 'format_table', 'main']
+           'torch_airbench_steps', 'bench_airbench', 'layer_times', 'bench_startup', 'bench_graph',
+           'competing_processes', 'bench_busy', 'format_table', 'main']
 
 # %% ../nbs/14_performance.ipynb #71b92357
 def environment() -> dict:
     "What the numbers depend on: CPU, thread counts, BLAS, OpenBLAS settings, load."
-    env = dict(python=platform.python_version(), numpy=np.__version__, cpus=os.cpu_count(),
+    env = dict(cpu=_cpu_model(), python=platform.python_version(), numpy=np.__version__, cpus=os.cpu_count(),
                load_avg=round(os.getloadavg()[0], 2) if hasattr(os, 'getloadavg') else None,
                OPENBLAS_CORETYPE=os.environ.get('OPENBLAS_CORETYPE', '(unset)'),
                OPENBLAS_L2_SIZE=os.environ.get('OPENBLAS_L2_SIZE', '(unset)'))
@@ -43,6 +43,14 @@ def environment() -> dict:
     torch = _torch()
     env['torch'] = torch.__version__ if torch else '(not installed)'
     return env
+
+def _cpu_model() -> str:
+    "The processor's model name (Linux: /proc/cpuinfo), else what `platform` knows."
+    try:
+        for line in open('/proc/cpuinfo'):
+            if line.startswith('model name'): return line.split(':', 1)[1].strip()
+    except OSError: pass
+    return platform.processor() or platform.machine()
 
 def _torch(threads=None):
     "PyTorch if installed (an optional reference), else None; with `threads`: set to them, seeded."
@@ -135,7 +143,7 @@ def _torch_op(torch, layer, shape):
     F = torch.nn.functional
     if isinstance(layer, (Conv2D, Conv2DTranspose)):
         w = torch.tensor(layer.kernel).permute(3, 2, 0, 1).contiguous().requires_grad_()
-        b = torch.tensor(layer.bias).requires_grad_()
+        b = torch.tensor(layer.bias).requires_grad_() if layer.use_bias else None
         if isinstance(layer, Conv2DTranspose): # 4×4, stride 2, 'same' crops 1 on each side
             return lambda x: F.conv_transpose2d(x, w, b, stride=layer.strides, padding=1)
         pad = 'same' if layer.padding == 'same' else 0
@@ -201,21 +209,22 @@ def gemm_peak(n=2048, rounds=5, threads=2) -> dict:
         contenders['torch'] = lambda: ta @ tb
     t = alternate(contenders, rounds=rounds)
     flop = 2 * n ** 3 / 1e9
-    return dict(bench=f'float32 GEMM {n}×{n}×{n} (the peak: NumPy BLAS | PyTorch)', unit='GFLOP/s',
+    return dict(bench=f'float32 GEMM {n}×{n}×{n}, NumPy BLAS | PyTorch', unit='GFLOP/s',
                 dl2=flop / median(t['dl2']), torch=flop / median(t['torch']) if 'torch' in t else None)
 
 def bench_convs(rounds=5, reps=3) -> list:
-    "Rows: the GEMM peak, then the capstone's wide convolutions (ms), each with GFLOP/s and % of the peak."
-    peak = gemm_peak(rounds=rounds)
-    rows = [peak]
+    "Rows: the GEMM rates, then the capstone's wide convolutions (ms) with GFLOP/s and % of the GEMM peak."
+    gemm = gemm_peak(rounds=rounds)
+    peak = max(v for v in (gemm['dl2'], gemm['torch']) if v)  # the faster GEMM: the measured peak
+    rows = [gemm]
     for name, filters, shape in CONVS:
         make = lambda: Conv2D(filters, 3, padding='same', use_bias=False)
         t = alternate(_op_contenders(make, shape, reps), rounds=rounds)
         ms = {k: 1e3 * median(v) / reps for k, v in t.items()}
         gflop = 3 * 2 * math.prod(shape) * filters * 9 / 1e9
         rate = {k: gflop / v * 1e3 for k, v in ms.items()}
-        note = ', '.join(f"{who} {rate[k]:,.0f} GFLOP/s ({rate[k] / peak[k]:.0%} of the peak)"
-                         for k, who in (('dl2', 'dl2'), ('torch', 'PyTorch')) if k in ms and peak.get(k))
+        note = ', '.join(f"{who} {rate[k]:,.0f} GFLOP/s ({rate[k] / peak:.0%} of the GEMM peak)"
+                         for k, who in (('dl2', 'dl2'), ('torch', 'PyTorch')) if k in ms)
         rows.append(dict(bench=f"{name} fwd+bwd", unit='ms', dl2=ms['dl2'], torch=ms.get('torch'), note=note))
     return rows
 
@@ -356,6 +365,31 @@ def bench_airbench(rounds=3, steps=3, batch_size=256) -> list:
     return versus(f'airbench network train step, batch {batch_size}', 'samples/s',
                   dl2_airbench_steps(steps, batch_size), torch_airbench_steps(steps, batch_size),
                   steps * batch_size, rounds)
+
+# %% ../nbs/14_performance.ipynb #dc5f4918
+def layer_times(model, x, y, steps:int=3) -> tuple:
+    "Seconds per training step spent in each layer's forward and backward, and the whole step's seconds."
+    spent, originals = {}, []
+    for layer in model.layers:
+        for method in ('forward', 'backward'):
+            f = getattr(layer, method)
+            originals.append((layer, method))
+            def timed(*a, f=f, key=(layer.name, method), **k):
+                t = time.perf_counter()
+                out = f(*a, **k)
+                spent[key] = spent.get(key, 0.0) + time.perf_counter() - t
+                return out
+            setattr(layer, method, timed)
+    try:
+        with single_threaded_blas():
+            model.train_step(x, y)  # warm-up
+            spent.clear()
+            t = time.perf_counter()
+            for _ in range(steps): model.train_step(x, y)
+            total = (time.perf_counter() - t) / steps
+    finally:
+        for layer, method in originals: delattr(layer, method)  # the class's methods again
+    return {k: v / steps for k, v in spent.items()}, total
 
 # %% ../nbs/14_performance.ipynb #2d3a695d
 _STARTUP = """
