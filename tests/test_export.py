@@ -100,6 +100,12 @@ def test_lenet5_dcgan_generator_and_a_residual_network():
     net.fit(X, Y, epochs=2, verbose=0)  # moving statistics away from their initial values
     assert_matches(net, [(8, 8, 3)])
 
+def test_airbench_network_after_training():
+    # what `make airbench` exports: GELU, batch norms without scale, Rescaling, the frozen whitening layer
+    x = np.random.default_rng(0).integers(0, 256, (128, 32, 32, 3), dtype=np.uint8)
+    run = dl2.train_airbench(x, np.arange(128) % 10, epochs=1, batch_size=64, widths=(8, 8, 8), verbose=0)
+    assert_matches(run.model, [(32, 32, 3)], sizes=(1, 3))
+
 def test_functional_names_shared_layers_unknown_sizes_and_float64():
     dl2.set_seed(0)
     shared = dl2.Dense(3, activation='tanh')
