@@ -82,8 +82,8 @@ HIDDEN_OK = {
     '04_model.ipynb': {'CallbackList', 'get_config', 'save_weights', 'load_weights', 'layer_from_config'},
     '10_data.ipynb': {'resolve_data_dir', 'cache_dir', 'DatasetError', 'download', 'write_tiny_mnist', 'write_tiny_cifar10'},
     '12_lenet5.ipynb': {'load_dataset', 'main'},
-    '16_airbench.ipynb': {'main'},
     '14_performance.ipynb': {'environment', 'alternate', 'median', 'versus', 'bench_startup', 'format_table', 'main'},
+    '16_airbench.ipynb': {'main'},
 }
 
 @pytest.mark.parametrize('path', NBS, ids=lambda p: p.name)
