@@ -24,7 +24,8 @@ from .export import require_onnx
 
 # %% auto #0
 __all__ = ['HYP', 'channel_stats', 'standardize', 'dirac_first', 'airbench_model', 'sgd_arguments', 'airbench_optimizer',
-           'LookaheadSchedule', 'use_slow_weights', 'train_airbench', 'evaluate_airbench', 'main']
+           'LookaheadSchedule', 'use_slow_weights', 'train_airbench', 'evaluate_airbench', 'torch_airbench_net',
+           'torch_airbench', 'main']
 
 # %% ../nbs/16_airbench.ipynb #511c6db5
 def channel_stats(x) -> tuple:
@@ -98,17 +99,36 @@ def airbench_optimizer(total_steps:int, hyp:dict=HYP) -> SGD:
 
 # %% ../nbs/16_airbench.ipynb #7dd6c42e
 class LookaheadSchedule(Callback):
-    "Before each step t (of `total_steps`), set Lookahead's alpha to 1 - decay * (t / total_steps)**3."
-    def __init__(self, total_steps:int, decay:float=0.95 ** 5):
-        self.total_steps, self.decay = int(total_steps), float(decay)
+    "Set Lookahead's alpha to 1 - decay * (t / total_steps)**3 before step t; average the BN statistics too."
+    def __init__(self, total_steps:int, decay:float=0.95 ** 5,
+                 statistics:bool=True): # also average the batch norms' moving mean and variance
+        self.total_steps, self.decay, self.statistics = int(total_steps), float(decay), statistics
+        self.slow_statistics = None
     def alpha(self, t): return 1 - self.decay * min(t / self.total_steps, 1.0) ** 3
+    def moving_statistics(self) -> list:
+        "The moving mean and variance arrays of the model's batch norms (the arrays themselves)."
+        return [a for l in self.model.layers if isinstance(l, BatchNormalization)
+                for a in (l.moving_mean, l.moving_variance)]
+    def on_train_begin(self, logs=None):
+        if self.statistics and self.slow_statistics is None:  # the first fit: the slow copy starts here
+            self.slow_statistics = [a.copy() for a in self.moving_statistics()]
     def on_train_batch_begin(self, batch, logs=None):
         opt = self.model.optimizer
         opt.lookahead_alpha = self.alpha(opt.iterations + 1)  # the step about to be taken
+    def on_train_batch_end(self, batch, logs=None):
+        opt = self.model.optimizer
+        if not self.statistics or opt.iterations % opt.lookahead_steps: return  # not a sync step
+        for s, a in zip(self.slow_statistics, self.moving_statistics()):
+            s += opt.lookahead_alpha * (a - s)  # the optimizer just did the same to the weights
+            a[...] = s
+    def use_slow_statistics(self):
+        "Copy the slow statistics into the batch norms (with `use_slow_weights`, airbench's last sync)."
+        for s, a in zip(self.slow_statistics or [], self.moving_statistics()): a[...] = s
 
 def use_slow_weights(optimizer):
     "Copy Lookahead's slow weights into the parameters (airbench's last sync, with decay 1)."
     for s, p in zip(optimizer.slow, optimizer.params): p[...] = s
+
 
 # %% ../nbs/16_airbench.ipynb #b6830212
 def train_airbench(x, y, # uint8 training images (N, 32, 32, 3) and their labels
@@ -139,11 +159,12 @@ def train_airbench(x, y, # uint8 training images (N, 32, 32, 3) and their labels
         xa = reflect_translate(alternating_flip(xs, epoch, seed), hyp['translate'], rng)
         keep = rng.permutation(len(x))[:steps * bs]  # whole batches only
         h = model.fit(xa[keep], y[keep], batch_size=bs, epochs=epoch + 1, initial_epoch=epoch,
-                      callbacks=cbs, verbose=verbose)
+                      shuffle=False, callbacks=cbs, verbose=verbose)  # keep is in random order already
         for k, v in h.history.items(): history.setdefault(k, []).extend(v)
         history.setdefault('wall_s', []).append(time.perf_counter() - t0)
         done, epoch = done + steps, epoch + 1
     use_slow_weights(model.optimizer)
+    cbs[0].use_slow_statistics()
     return SimpleNamespace(model=model, history=history, mean=mean, std=std, hyp=hyp, steps=total,
                            train_s=time.perf_counter() - t0)
 
@@ -153,6 +174,109 @@ def evaluate_airbench(run, x_test, y_test, tta_level:int|None=None) -> tuple:
     level = run.hyp['tta_level'] if tta_level is None else tta_level
     logits = tta_predict(run.model, standardize(x_test, run.mean, run.std), level, batch_size=1000)
     return float((logits.argmax(1) == np.asarray(y_test)).mean()), time.perf_counter() - t0
+
+# %% ../nbs/16_airbench.ipynb #4356fb7f
+class _TorchPredictor:
+    "A PyTorch network (channels-first) with dl2's predict(x, batch_size) on channels-last arrays."
+    def __init__(self, net): self.net = net
+    def predict(self, x, batch_size:int=1000, verbose=0):
+        import torch
+        self.net.eval()
+        with torch.no_grad():
+            out = [self.net(torch.from_numpy(np.ascontiguousarray(x[s:s + batch_size].transpose(0, 3, 1, 2))))
+                   for s in range(0, len(x), batch_size)]
+        return torch.cat(out).numpy()
+
+def torch_airbench_net(model):
+    "airbench's network in PyTorch (channels-first), with the weights of a dl2 `airbench_model`."
+    import torch
+    from torch import nn
+    convs = [l for l in model.layers if isinstance(l, Conv2D)]
+    norms = [l for l in model.layers if isinstance(l, BatchNormalization)]
+    layers, c = [nn.Conv2d(3, convs[0].filters, 2, bias=False), nn.GELU()], convs[0].filters
+    for w in [l.filters for l in convs[1::2]]:
+        for j in range(2):
+            layers.append(nn.Conv2d(c if j == 0 else w, w, 3, padding=1, bias=False))
+            if j == 0: layers.append(nn.MaxPool2d(2))
+            layers += [nn.BatchNorm2d(w, eps=1e-12, momentum=1 - norms[0].momentum), nn.GELU()]
+        c = w
+    class Scale(nn.Module):  # airbench's Mul: the output scale, a layer of its own (folding it into the
+        def forward(self, v): return v * scale  # head's weights would change the head's gradient step)
+    scale = next(l for l in model.layers if isinstance(l, Rescaling)).scale
+    head = nn.Linear(c, 10, bias=False)
+    net = nn.Sequential(*layers, nn.MaxPool2d(3), nn.Flatten(), head, Scale())
+    with torch.no_grad():
+        for tc, dc in zip([m for m in net if isinstance(m, nn.Conv2d)], convs):
+            tc.weight.copy_(torch.from_numpy(dc.get_weights()[0].transpose(3, 2, 0, 1).copy()))
+        for tb, db in zip([m for m in net if isinstance(m, nn.BatchNorm2d)], norms):
+            tb.bias.copy_(torch.from_numpy(db.beta))
+            tb.weight.requires_grad_(False)  # airbench's frozen scale (dl2: scale=False)
+        head.weight.copy_(torch.from_numpy(model.layers[-2].get_weights()[0].T.copy()))
+    net[0].weight.requires_grad_(False)  # the frozen whitening layer
+    return net
+
+def torch_airbench(x, y, seed:int=0, verbose:int=1, **hyp) -> SimpleNamespace:
+    "Train the PyTorch twin with `train_airbench`'s recipe, data pipeline and batches; returns the run."
+    import torch
+    from torch import nn
+    hyp = dict(HYP, **hyp)
+    x, y = np.asarray(x), np.asarray(y)
+    bs, t0 = int(hyp['batch_size']), time.perf_counter()
+    per_epoch = len(x) // bs
+    mean, std = channel_stats(x)
+    xs = standardize(x, mean, std)
+    whitening = patch_whitening_kernel(xs[:hyp['whiten_images']], 2, hyp['whiten_eps'])
+    model = airbench_model(hyp['widths'], whitening.astype(np.float32), hyp['bn_momentum'], seed)
+    torch.manual_seed(seed)
+    net = torch_airbench_net(model)
+    total, a = math.ceil(per_epoch * hyp['epochs']), sgd_arguments(hyp)
+    trained = [p for p in net.parameters() if p.requires_grad]
+    s = hyp['bias_scaler']  # dl2's convention: 1-D parameters step with lr * s and decay weight_decay / s
+    groups = [dict(params=[p for p in trained if p.ndim == 1], lr=a['learning_rate'] * s,
+                   weight_decay=a['weight_decay'] / s),
+              dict(params=[p for p in trained if p.ndim > 1], lr=a['learning_rate'],
+                   weight_decay=a['weight_decay'])]
+    opt = torch.optim.SGD(groups, momentum=hyp['momentum'], nesterov=True)
+    warm = int(total * hyp['warmup'])
+    steps, rates = [0, warm, total], [hyp['lr_start'], 1.0, hyp['lr_end']]
+    if warm == 0: steps, rates = steps[1:], rates[1:]
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: float(np.interp(t, steps, rates)))
+    lossf = nn.CrossEntropyLoss(label_smoothing=hyp['label_smoothing'])
+    slow = {k: v.clone() for k, v in net.state_dict().items() if v.is_floating_point()}
+    rng, history, done, epoch = np.random.default_rng(seed), {}, 0, 0
+    while done < total:
+        n_steps = min(per_epoch, total - done)
+        xa = reflect_translate(alternating_flip(xs, epoch, seed), hyp['translate'], rng)
+        keep = rng.permutation(len(x))[:n_steps * bs]
+        net.train()
+        losses = []
+        for j in range(n_steps):
+            idx = keep[j * bs:(j + 1) * bs]
+            xb = torch.from_numpy(np.ascontiguousarray(xa[idx].transpose(0, 3, 1, 2)))
+            loss = lossf(net(xb), torch.from_numpy(y[idx].astype(np.int64)))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+            t = done + j + 1
+            if t % hyp['lookahead_steps'] == 0:  # airbench's LookaheadState.update, over the whole state
+                alpha = 1 - hyp['lookahead_decay'] * min(t / total, 1.0) ** 3
+                with torch.no_grad():
+                    for k, v in net.state_dict().items():
+                        if k in slow:
+                            slow[k].lerp_(v, alpha)
+                            v.copy_(slow[k])
+        history.setdefault('loss', []).append(float(np.mean(losses)))
+        history.setdefault('wall_s', []).append(time.perf_counter() - t0)
+        if verbose: print(f"epoch {epoch + 1}: loss {history['loss'][-1]:.4f}")
+        done, epoch = done + n_steps, epoch + 1
+    with torch.no_grad():
+        for k, v in net.state_dict().items():
+            if k in slow: v.copy_(slow[k])
+    return SimpleNamespace(model=_TorchPredictor(net), history=history, mean=mean, std=std, hyp=hyp,
+                           steps=total, train_s=time.perf_counter() - t0)
+
 
 # %% ../nbs/16_airbench.ipynb #dfe90e77
 class _Parser(argparse.ArgumentParser):

@@ -20,6 +20,8 @@ def test_recipe_trains_a_few_steps_and_the_loss_falls():
     assert run.history['loss'][-1] < run.history['loss'][0] - 0.05
     assert not run.model.layers[0].trainable                      # the whitening layer stayed frozen
     np.testing.assert_array_equal(run.model.optimizer.params[0], run.model.optimizer.slow[0])  # slow weights used
+    bn = next(l for l in run.model.layers if isinstance(l, dl2.BatchNormalization))
+    assert bn.moving_mean.any()                                   # trained statistics, averaged like the weights
     acc, _ = evaluate_airbench(run, x, y, tta_level=1)
     assert 0 <= acc <= 1
 
@@ -46,6 +48,37 @@ def test_lookahead_schedule_values():
     cb = LookaheadSchedule(200)
     assert cb.alpha(1) == pytest.approx(1 - 0.95 ** 5 * (1 / 200) ** 3, abs=1e-15)
     assert cb.alpha(400) == pytest.approx(1 - 0.95 ** 5)       # capped at the end of the schedule
+
+def test_lookahead_averages_batchnorm_statistics():
+    m = dl2.Sequential([dl2.Input((3,)), dl2.Dense(2), dl2.BatchNormalization(momentum=0.6)])
+    m.compile(dl2.SGD(0.1, lookahead_steps=5), 'mse')
+    cb, bn = LookaheadSchedule(10), m.layers[-1]
+    cb.set_model(m)
+    cb.on_train_begin()
+    bn.moving_mean[:], bn.moving_variance[:] = [1., 2.], [3., 5.]
+    m.optimizer.iterations, m.optimizer.lookahead_alpha = 5, 0.25
+    cb.on_train_batch_end(4)
+    np.testing.assert_array_equal(bn.moving_mean, [0.25, 0.5])
+    np.testing.assert_array_equal(bn.moving_variance, [1.5, 2.0])
+    m.optimizer.iterations = 6
+    bn.moving_mean[:] = 7.
+    cb.on_train_batch_end(5)                                      # not a sync step
+    np.testing.assert_array_equal(bn.moving_mean, [7., 7.])
+    cb.use_slow_statistics()
+    np.testing.assert_array_equal(bn.moving_mean, [0.25, 0.5])
+
+def test_pytorch_twin_follows_dl2():
+    torch = pytest.importorskip('torch')
+    from dl2.airbench import torch_airbench, torch_airbench_net, airbench_model, _TorchPredictor
+    torch.set_num_threads(2)
+    m = airbench_model((8, 8, 8), seed=2)
+    v = np.random.default_rng(1).standard_normal((8, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(_TorchPredictor(torch_airbench_net(m)).predict(v), m.predict(v, verbose=0), atol=1e-6)
+    x, y = tiny(128)
+    kw = dict(epochs=2, batch_size=64, widths=(8, 8, 8), verbose=0)
+    d, t = train_airbench(x, y, **kw), torch_airbench(x, y, **kw)
+    np.testing.assert_allclose(d.history['loss'], t.history['loss'], atol=1e-4)
+    assert 0 <= evaluate_airbench(t, x, y, tta_level=2)[0] <= 1
 
 def test_hyperparameter_conversion_against_pytorch_groups():
     torch = pytest.importorskip('torch')

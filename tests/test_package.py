@@ -41,7 +41,7 @@ MODULE_ONLY = {
              'read_cifar_batch', 'write_tiny_mnist', 'write_tiny_cifar10'},
     'lenet': {'cosine_schedule', 'load_dataset', 'build', 'train', 'main', 'flip_images', 'write_run'},
     'airbench': {'channel_stats', 'standardize', 'dirac_first', 'sgd_arguments', 'airbench_optimizer',
-                 'use_slow_weights', 'main'},
+                 'use_slow_weights', 'main', 'torch_airbench_net', 'torch_airbench'},   # the twin: a benchmark
     'gan': {'dcgan_mnist'},
 }
 WHOLE_MODULE = {'bench', 'viz'}   # tools used as `dl2.bench.main()`, `dl2.viz.plot_history(...)`
