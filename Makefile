@@ -13,7 +13,7 @@ endif
 
 help:
 	@echo "make train  - the main job: LeNet-5 on CIFAR-10 (dl2-train with its defaults) into runs/lenet5-cifar10, with model.onnx"
-	@echo "make airbench - the capstone: airbench's recipe on CIFAR-10 (dl2-airbench, about half an hour on 2 cores) into runs/airbench"
+	@echo "make airbench - the capstone: airbench's recipe on CIFAR-10 (dl2-airbench, 20-30 minutes on 2 cores) into runs/airbench"
 	@echo "make test   - the full check: nbdev-clean, nbdev-export, nbdev-test, pytest"
 	@echo "make docs   - render the book into docs/ with Quarto; without Quarto, an HTML preview (tools/preview.py)"
 	@echo "make bench  - the benchmark table (dl2 vs PyTorch when installed)"
