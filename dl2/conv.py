@@ -157,7 +157,7 @@ def _conv_im2col_fwd_loops(x, w, b, sh, sw, pt, pl, out, cols, T, NB):
                 for f in range(F): o[r, f] += b[f]
 
 # %% ../nbs/05_conv.ipynb #343c2c47
-def _conv_im2col_bwd_loops(dout, x, w, sh, sw, pt, pl, dx, dws, dbs, cols, have_cols, need_dx, need_dw):
+def _conv_im2col_bwd_loops(dout, x, w, sh, sw, pt, pl, dx, dws, dbs, cols, have_cols, need_dx, need_dw, NB):
     N = x.shape[0]
     KH, KW, C, F = w.shape
     OH, OW = dout.shape[1], dout.shape[2]
@@ -173,9 +173,12 @@ def _conv_im2col_bwd_loops(dout, x, w, sh, sw, pt, pl, dx, dws, dbs, cols, have_
         if need_dw:
             if not have_cols: im2col_kernel(x, KH, KW, sh, sw, pt, pl, OH, OW, n0, n1, c)
             np.dot(c.T, d2, dws[t].reshape(K, F))
-        if need_dx:
-            np.dot(d2, W2.T, c)
-            col2im_kernel(c, KH, KW, sh, sw, pt, pl, OH, OW, n0, n1, dx)
+        if need_dx: # NB samples at a time, through the first rows of c (free now): the product stays in cache
+            for m0 in range(n0, n1, NB):
+                m1 = min(m0 + NB, n1)
+                b = c[:(m1 - m0) * P]
+                np.dot(dall[m0 * P:m1 * P], W2.T, b)
+                col2im_kernel(b, KH, KW, sh, sw, pt, pl, OH, OW, m0, m1, dx)
 
 # %% ../nbs/05_conv.ipynb #b1d8c91a
 conv_im2col_fwd_kernel = njit(parallel=True, cache=True)(_conv_im2col_fwd_loops)
@@ -374,7 +377,7 @@ def _cols_ready(cache, shape, dtype):
     c = cache or {}
     return c.get('valid') is True and c['cols'].shape == shape and c['cols'].dtype == dtype
 
-_BLOCK_ROWS = 384 # im2col rows per matrix product in the forward pass (see the Performance chapter)
+_BLOCK_ROWS = 384 # im2col rows per matrix product, forward and input gradient (see the Performance chapter)
 
 # %% ../nbs/05_conv.ipynb #0999d2b3
 def conv2d_backward(dout, # Upstream gradient (N, OH, OW, F), cast to x's dtype
@@ -400,7 +403,9 @@ def conv2d_backward(dout, # Upstream gradient (N, OH, OW, F), cast to x's dtype
             shape = (N * OH * OW, KH * KW * C)
             cols = _cols_buffer(cache, shape, x.dtype)
             have = _cols_ready(cache, shape, x.dtype)
-            conv_im2col_bwd_kernel(dout, x, w, *strides, pt, pl, dx, dws, dbs, cols, have, need_dx, need_dw)
+            NB = -(-_BLOCK_ROWS // (OH * OW))
+            conv_im2col_bwd_kernel(dout, x, w, *strides, pt, pl, dx, dws, dbs, cols, have,
+                                   need_dx, need_dw, NB)
             if cache is not None and need_dx: cache['valid'] = False
     return (dx if need_dx else None), (dws.sum(0) if need_dw else None), dbs.sum(0).astype(x.dtype)
 
