@@ -63,13 +63,14 @@ def _torch(threads=None):
 
 # %% ../nbs/14_performance.ipynb #60f83e04
 def alternate(contenders:dict, rounds:int=5, warmup:int=1, pause:float=0.05) -> dict:
-    "Time each contender once per round, in turn, after a short pause; all times (seconds) per contender."
+    "Time each contender once per round, after a pause and an untimed call; all times (s) per contender."
     for _ in range(warmup):
         for f in contenders.values(): f()
     times = {k: [] for k in contenders}
     for _ in range(rounds):
         for k, f in contenders.items():
             time.sleep(pause)
+            f()  # untimed: wakes the thread pools (see below)
             t = time.perf_counter()
             f()
             times[k].append(time.perf_counter() - t)
