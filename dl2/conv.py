@@ -342,7 +342,7 @@ def conv2d_forward(x, # Input (N, H, W, C), float32 or float64: the result's dty
         if use_direct(C, F, strides): direct_fwd_kernel(x, w, b, pt, pl, out, T)
         else:
             cols = _cols_buffer(cache, (N * OH * OW, KH * KW * C), x.dtype)
-            NB = -(-_BLOCK_ROWS // (OH * OW)) # samples per block
+            NB = _samples_per_block(OH, OW)
             conv_im2col_fwd_kernel(x, w, b, *strides, pt, pl, out, cols, T, NB)
             if cache is not None: cache['valid'] = True
     return out
@@ -379,6 +379,8 @@ def _cols_ready(cache, shape, dtype):
 
 _BLOCK_ROWS = 384 # im2col rows per matrix product, forward and input gradient (see the Performance chapter)
 
+def _samples_per_block(OH, OW): return -(-_BLOCK_ROWS // (OH * OW)) # at least _BLOCK_ROWS rows per block
+
 # %% ../nbs/05_conv.ipynb #0999d2b3
 def conv2d_backward(dout, # Upstream gradient (N, OH, OW, F), cast to x's dtype
                     x, # The forward pass's input (N, H, W, C), float32 or float64
@@ -403,9 +405,8 @@ def conv2d_backward(dout, # Upstream gradient (N, OH, OW, F), cast to x's dtype
             shape = (N * OH * OW, KH * KW * C)
             cols = _cols_buffer(cache, shape, x.dtype)
             have = _cols_ready(cache, shape, x.dtype)
-            NB = -(-_BLOCK_ROWS // (OH * OW))
             conv_im2col_bwd_kernel(dout, x, w, *strides, pt, pl, dx, dws, dbs, cols, have,
-                                   need_dx, need_dw, NB)
+                                   need_dx, need_dw, _samples_per_block(OH, OW))
             if cache is not None and need_dx: cache['valid'] = False
     return (dx if need_dx else None), (dws.sum(0) if need_dw else None), dbs.sum(0).astype(x.dtype)
 
