@@ -1,4 +1,4 @@
-"""Slide a small kernel over an image: loops first as the specification, then two fast algorithms chosen by shape, the backward pass derived, and the `Conv2D` layer.
+"""Slide a small kernel over an image: loops first as the specification, then three fast algorithms chosen by shape, the backward pass derived, and the `Conv2D` layer.
 
 Docs: https://dl2-book.github.io/dl2/conv.html.md"""
 
@@ -17,9 +17,11 @@ from .core import (is_int, describe, check_positive_int, check_bool, check_paddi
 
 # %% auto #0
 __all__ = ['im2col_kernel', 'col2im_kernel', 'conv_im2col_fwd_kernel', 'conv_im2col_bwd_kernel', 'direct_fwd_kernel',
-           'direct_bwd_kernel', 'to_pair', 'conv_output_shape', 'pad_input', 'conv2d_naive', 'conv2d_backward_naive',
-           'use_direct', 'conv_algorithm', 'conv2d_forward', 'conv2d_backward', 'conv2d_backward_input', 'Conv2D',
-           'patch_whitening_kernel']
+           'direct_bwd_kernel', 'WINOGRAD_BT', 'WINOGRAD_G', 'WINOGRAD_AT', 'winograd_fwd_kernel',
+           'winograd_bwd_kernel', 'WINOGRAD_GG', 'to_pair', 'conv_output_shape', 'pad_input', 'conv2d_naive',
+           'conv2d_backward_naive', 'winograd_naive', 'winograd_backward_naive', 'winograd_kernel',
+           'winograd_kernel_grad', 'use_direct', 'use_winograd', 'conv_algorithm', 'conv2d_forward', 'conv2d_backward',
+           'conv2d_backward_input', 'Conv2D', 'patch_whitening_kernel']
 
 # %% ../nbs/05_conv.ipynb #0d07690f
 def to_pair(v, what='value'):
@@ -307,21 +309,278 @@ _fwd_rows, _dw_rows, _dx_rows = (njit(cache=True, fastmath=_FAST['fastmath'])(f)
 direct_fwd_kernel = njit(**_FAST)(_direct_fwd_loops)
 direct_bwd_kernel = njit(**_FAST)(_direct_bwd_loops)
 
+# %% ../nbs/05_conv.ipynb #d0329f25
+WINOGRAD_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64)
+WINOGRAD_G = np.array([[1, 0, 0], [.5, .5, .5], [.5, -.5, .5], [0, 0, 1]])
+WINOGRAD_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64)
+
+def _winograd_setup(x, padding):
+    "(OH, OW, pt, pl, TH, TW, xp): output size, padding, number of 2×2 tiles, x padded to whole 4×4 tiles."
+    N, H, W, C = x.shape
+    OH, OW, pt, _, pl, _ = conv_output_shape(H, W, 3, 3, (1, 1), padding)
+    TH, TW = -(-OH // 2), -(-OW // 2)
+    xp = np.zeros((N, 2 * TH + 2, 2 * TW + 2, C), x.dtype)
+    xp[:, pt:pt + H, pl:pl + W] = x
+    return OH, OW, pt, pl, TH, TW, xp
+
+def winograd_naive(x, w, b, padding='valid'):
+    "A 3×3 convolution at stride 1 by F(2×2, 3×3), tile by tile: the specification of the kernels."
+    (N, H, W, C), F = x.shape, w.shape[3]
+    OH, OW, _, _, TH, TW, xp = _winograd_setup(x, padding)
+    BT, G, AT = WINOGRAD_BT, WINOGRAD_G, WINOGRAD_AT
+    U = np.einsum('ak,klcf,bl->abcf', G, w, G) # G g Gᵀ for every (c, f): (4, 4, C, F)
+    out = np.zeros((N, 2 * TH, 2 * TW, F))
+    for i in range(TH):
+        for j in range(TW):
+            d = xp[:, 2 * i:2 * i + 4, 2 * j:2 * j + 4] # (N, 4, 4, C)
+            V = np.einsum('ak,nklc,bl->nabc', BT, d, BT) # Bᵀ d B
+            M = np.einsum('nabc,abcf->nabf', V, U) # the 16 products, summed over the channels
+            out[:, 2 * i:2 * i + 2, 2 * j:2 * j + 2] = np.einsum('ak,nklf,bl->nabf', AT, M, AT) # Aᵀ M A
+    return out[:, :OH, :OW] + b
+
+# %% ../nbs/05_conv.ipynb #49086caa
+def winograd_backward_naive(dout, x, w, padding='valid'):
+    "(dx, dw, db) of winograd_naive, tile by tile, each step of the forward pass transposed."
+    (N, H, W, C), F = x.shape, w.shape[3]
+    OH, OW, pt, pl, TH, TW, xp = _winograd_setup(x, padding)
+    BT, G, AT = WINOGRAD_BT, WINOGRAD_G, WINOGRAD_AT
+    U = np.einsum('ak,klcf,bl->abcf', G, w, G)
+    g = np.zeros((N, 2 * TH, 2 * TW, F))
+    g[:, :OH, :OW] = dout # the thrown-away outputs get no gradient
+    dxp, dU = np.zeros(xp.shape), np.zeros(U.shape)
+    for i in range(TH):
+        for j in range(TW):
+            V = np.einsum('ak,nklc,bl->nabc', BT, xp[:, 2 * i:2 * i + 4, 2 * j:2 * j + 4], BT)
+            dM = np.einsum('ka,nklf,lb->nabf', AT, g[:, 2 * i:2 * i + 2, 2 * j:2 * j + 2], AT) # A dY Aᵀ
+            dU += np.einsum('nabc,nabf->abcf', V, dM) # Vᵀ dM at each position
+            dV = np.einsum('nabf,abcf->nabc', dM, U) # dM Uᵀ
+            dxp[:, 2 * i:2 * i + 4, 2 * j:2 * j + 4] += np.einsum('ka,nklc,lb->nabc', BT, dV, BT) # B dV Bᵀ
+    dw = np.einsum('ak,abcf,bl->klcf', G, dU, G) # Gᵀ dU G
+    return dxp[:, pt:pt + H, pl:pl + W], dw, dout.sum((0, 1, 2))
+
+# %% ../nbs/05_conv.ipynb #ee752ff5
+def _wino_pad(x, m0, m1, pt, pl, xp):
+    "Samples m0:m1 of x into the zero-padded block xp (NB, Hp, Wp, C)."
+    H, W, C = x.shape[1], x.shape[2], x.shape[3]
+    for s in range(m1 - m0):
+        for h in range(xp.shape[1]):
+            for v in range(xp.shape[2]):
+                r, q = h - pt, v - pl
+                if 0 <= r < H and 0 <= q < W:
+                    for c in range(C): xp[s, h, v, c] = x[m0 + s, r, q, c]
+                else:
+                    for c in range(C): xp[s, h, v, c] = 0
+
+def _wino_in(xp, S, TH, TW, V):
+    "V[p, t*C + c] = (Bᵀ d B)[p] for the 4×4 tiles d of the first S samples of xp (tile t, channel c)."
+    C = xp.shape[3]
+    for s in range(S):
+        for i in range(TH):
+            for j in range(TW):
+                r0, c0, o = 2 * i, 2 * j, ((s * TH + i) * TW + j) * C
+                x0, x1, x2, x3 = xp[s, r0], xp[s, r0 + 1], xp[s, r0 + 2], xp[s, r0 + 3]
+                for c in range(C):
+                    d00, d01, d02, d03 = x0[c0, c], x0[c0 + 1, c], x0[c0 + 2, c], x0[c0 + 3, c]
+                    d10, d11, d12, d13 = x1[c0, c], x1[c0 + 1, c], x1[c0 + 2, c], x1[c0 + 3, c]
+                    d20, d21, d22, d23 = x2[c0, c], x2[c0 + 1, c], x2[c0 + 2, c], x2[c0 + 3, c]
+                    d30, d31, d32, d33 = x3[c0, c], x3[c0 + 1, c], x3[c0 + 2, c], x3[c0 + 3, c]
+                    # rows: Bᵀ d
+                    t00, t01, t02, t03 = d00 - d20, d01 - d21, d02 - d22, d03 - d23
+                    t10, t11, t12, t13 = d10 + d20, d11 + d21, d12 + d22, d13 + d23
+                    t20, t21, t22, t23 = d20 - d10, d21 - d11, d22 - d12, d23 - d13
+                    t30, t31, t32, t33 = d10 - d30, d11 - d31, d12 - d32, d13 - d33
+                    # columns: (Bᵀ d) B
+                    k = o + c
+                    V[0, k], V[1, k], V[2, k], V[3, k] = t00 - t02, t01 + t02, t02 - t01, t01 - t03
+                    V[4, k], V[5, k], V[6, k], V[7, k] = t10 - t12, t11 + t12, t12 - t11, t11 - t13
+                    V[8, k], V[9, k], V[10, k], V[11, k] = t20 - t22, t21 + t22, t22 - t21, t21 - t23
+                    V[12, k], V[13, k], V[14, k], V[15, k] = t30 - t32, t31 + t32, t32 - t31, t31 - t33
+
+def _wino_out(M, b, m0, S, TH, TW, out):
+    "Tiles Aᵀ M A + b into out[m0:m0 + S]; positions past an odd edge are dropped."
+    OH, OW, F = out.shape[1], out.shape[2], out.shape[3]
+    for s in range(S):
+        for i in range(TH):
+            for j in range(TW):
+                h, v, o = 2 * i, 2 * j, ((s * TH + i) * TW + j) * F
+                h1, v1 = min(h + 1, OH - 1), min(v + 1, OW - 1) # past the edge: the in-range row or column
+                y00, y01 = out[m0 + s, h, v], out[m0 + s, h, v1]
+                y10, y11 = out[m0 + s, h1, v], out[m0 + s, h1, v1]
+                for f in range(F):
+                    k = o + f
+                    a0, a1 = M[0, k] + M[4, k] + M[8, k], M[1, k] + M[5, k] + M[9, k]
+                    a2, a3 = M[2, k] + M[6, k] + M[10, k], M[3, k] + M[7, k] + M[11, k]
+                    e0, e1 = M[4, k] - M[8, k] - M[12, k], M[5, k] - M[9, k] - M[13, k]
+                    e2, e3 = M[6, k] - M[10, k] - M[14, k], M[7, k] - M[11, k] - M[15, k]
+                    # a clipped position aliases an in-range one, which is written after it and wins
+                    y11[f] = e1 - e2 - e3 + b[f]
+                    y10[f] = e0 + e1 + e2 + b[f]
+                    y01[f] = a1 - a2 - a3 + b[f]
+                    y00[f] = a0 + a1 + a2 + b[f]
+
+# %% ../nbs/05_conv.ipynb #576f24c0
+def _wino_grad(dout, m0, S, TH, TW, Mh):
+    "Mh[p, t*F + f] = (A g Aᵀ)[p] for the 2×2 tiles g of dout[m0:m0 + S] (zero past an odd edge)."
+    OH, OW, F = dout.shape[1], dout.shape[2], dout.shape[3]
+    zero = np.zeros(F, dout.dtype)
+    for s in range(S):
+        for i in range(TH):
+            for j in range(TW):
+                h, v, o = 2 * i, 2 * j, ((s * TH + i) * TW + j) * F
+                g00 = dout[m0 + s, h, v]
+                g01 = dout[m0 + s, h, v + 1] if v + 1 < OW else zero
+                g10 = dout[m0 + s, h + 1, v] if h + 1 < OH else zero
+                g11 = dout[m0 + s, h + 1, v + 1] if h + 1 < OH and v + 1 < OW else zero
+                for f in range(F):
+                    a00, a01, a10, a11 = g00[f], g01[f], g10[f], g11[f]
+                    # rows: A g (u0 = g0, u1 = g0 + g1, u2 = g0 - g1, u3 = -g1), then the same on columns
+                    u00, u01, u10, u11 = a00, a01, a00 + a10, a01 + a11
+                    u20, u21, u30, u31 = a00 - a10, a01 - a11, -a10, -a11
+                    k = o + f
+                    Mh[0, k], Mh[1, k], Mh[2, k], Mh[3, k] = u00, u00 + u01, u00 - u01, -u01
+                    Mh[4, k], Mh[5, k], Mh[6, k], Mh[7, k] = u10, u10 + u11, u10 - u11, -u11
+                    Mh[8, k], Mh[9, k], Mh[10, k], Mh[11, k] = u20, u20 + u21, u20 - u21, -u21
+                    Mh[12, k], Mh[13, k], Mh[14, k], Mh[15, k] = u30, u30 + u31, u30 - u31, -u31
+
+def _wino_in_t(dV, S, TH, TW, dxp):
+    "dxp's 4×4 tiles += B dV Bᵀ: overlapping tiles add up to the padded block's input gradient."
+    C = dxp.shape[3]
+    for s in range(S):
+        for i in range(TH):
+            for j in range(TW):
+                r0, c0, o = 2 * i, 2 * j, ((s * TH + i) * TW + j) * C
+                x0, x1, x2, x3 = dxp[s, r0], dxp[s, r0 + 1], dxp[s, r0 + 2], dxp[s, r0 + 3]
+                for c in range(C):
+                    k = o + c
+                    v00, v01, v02, v03 = dV[0, k], dV[1, k], dV[2, k], dV[3, k]
+                    v10, v11, v12, v13 = dV[4, k], dV[5, k], dV[6, k], dV[7, k]
+                    v20, v21, v22, v23 = dV[8, k], dV[9, k], dV[10, k], dV[11, k]
+                    v30, v31, v32, v33 = dV[12, k], dV[13, k], dV[14, k], dV[15, k]
+                    # rows: B v (e0 = v0, e1 = v1 - v2 + v3, e2 = v1 + v2 - v0, e3 = -v3), then columns
+                    e10, e11, e12, e13 = v10 - v20 + v30, v11 - v21 + v31, v12 - v22 + v32, v13 - v23 + v33
+                    e20, e21, e22, e23 = v10 + v20 - v00, v11 + v21 - v01, v12 + v22 - v02, v13 + v23 - v03
+                    x0[c0, c] += v00
+                    x0[c0 + 1, c] += v01 - v02 + v03
+                    x0[c0 + 2, c] += v01 + v02 - v00
+                    x0[c0 + 3, c] -= v03
+                    x1[c0, c] += e10
+                    x1[c0 + 1, c] += e11 - e12 + e13
+                    x1[c0 + 2, c] += e11 + e12 - e10
+                    x1[c0 + 3, c] -= e13
+                    x2[c0, c] += e20
+                    x2[c0 + 1, c] += e21 - e22 + e23
+                    x2[c0 + 2, c] += e21 + e22 - e20
+                    x2[c0 + 3, c] -= e23
+                    x3[c0, c] -= v30
+                    x3[c0 + 1, c] -= v31 - v32 + v33
+                    x3[c0 + 2, c] -= v31 + v32 - v30
+                    x3[c0 + 3, c] += v33
+
+def _wino_unpad(dxp, m0, S, pt, pl, dx):
+    "The padded block's gradient, without its padding, into dx[m0:m0 + S]."
+    H, W, C = dx.shape[1], dx.shape[2], dx.shape[3]
+    for s in range(S):
+        for h in range(H):
+            for v in range(W):
+                src, dst = dxp[s, h + pt, v + pl], dx[m0 + s, h, v]
+                for c in range(C): dst[c] = src[c]
+
+# %% ../nbs/05_conv.ipynb #fdb22c2f
+_WINO_GAP = 272 # values between two of the 16 planes (17 cache lines of float32): no shared cache sets
+
+def _winograd_fwd_loops(x, U, b, pt, pl, out, T, NB):
+    N, C = x.shape[0], x.shape[3]
+    OH, OW, F = out.shape[1], out.shape[2], out.shape[3]
+    TH, TW = (OH + 1) // 2, (OW + 1) // 2
+    for t in prange(T):
+        xp = np.zeros((NB, 2 * TH + 2, 2 * TW + 2, C), x.dtype)
+        V = np.empty((16, NB * TH * TW * C + _WINO_GAP), x.dtype)
+        M = np.empty((16, NB * TH * TW * F + _WINO_GAP), x.dtype)
+        for m0 in range(t * N // T, (t + 1) * N // T, NB): # NB samples at a time
+            m1 = min(m0 + NB, (t + 1) * N // T)
+            S = m1 - m0
+            R = S * TH * TW # tiles in this block
+            _wino_pad(x, m0, m1, pt, pl, xp)
+            _wino_in(xp, S, TH, TW, V)
+            for p in range(16): np.dot(V[p, :R * C].reshape(R, C), U[p], M[p, :R * F].reshape(R, F))
+            _wino_out(M, b, m0, S, TH, TW, out)
+
+def _winograd_bwd_loops(dout, x, U, pt, pl, dx, dus, dbs, need_dx, need_dw, NB):
+    N, C = x.shape[0], x.shape[3]
+    OH, OW, F = dout.shape[1], dout.shape[2], dout.shape[3]
+    TH, TW = (OH + 1) // 2, (OW + 1) // 2
+    T = dus.shape[0]
+    for t in prange(T):
+        n0, n1 = t * N // T, (t + 1) * N // T
+        for n in range(n0, n1): # this chunk's share of the bias gradient
+            for h in range(OH):
+                for v in range(OW):
+                    for f in range(F): dbs[t, f] += dout[n, h, v, f]
+        xp = np.zeros((NB, 2 * TH + 2, 2 * TW + 2, C), x.dtype)
+        V = np.empty((16, NB * TH * TW * C + _WINO_GAP), x.dtype)
+        Mh = np.empty((16, NB * TH * TW * F + _WINO_GAP), x.dtype)
+        dU = np.empty((C, F), x.dtype)
+        for m0 in range(n0, n1, NB):
+            m1 = min(m0 + NB, n1)
+            S = m1 - m0
+            R = S * TH * TW
+            _wino_grad(dout, m0, S, TH, TW, Mh)
+            if need_dw: # dU_p += V_pᵀ dM_p
+                _wino_pad(x, m0, m1, pt, pl, xp)
+                _wino_in(xp, S, TH, TW, V)
+                for p in range(16):
+                    np.dot(V[p, :R * C].reshape(R, C).T, Mh[p, :R * F].reshape(R, F), dU)
+                    dus[t, p] += dU
+            if need_dx: # dV_p = dM_p U_pᵀ (into V, free now), then B dV Bᵀ
+                for p in range(16): np.dot(Mh[p, :R * F].reshape(R, F), U[p].T, V[p, :R * C].reshape(R, C))
+                xp[:] = 0
+                _wino_in_t(V, S, TH, TW, xp)
+                _wino_unpad(xp, m0, S, pt, pl, dx)
+
+# %% ../nbs/05_conv.ipynb #b2ddfd35
+_wino_pad, _wino_unpad = njit(cache=True)(_wino_pad), njit(cache=True)(_wino_unpad)
+_wino_in, _wino_out, _wino_grad, _wino_in_t = (njit(cache=True, fastmath=_FAST['fastmath'])(f)
+                                               for f in (_wino_in, _wino_out, _wino_grad, _wino_in_t))
+winograd_fwd_kernel = njit(parallel=True, cache=True)(_winograd_fwd_loops)
+winograd_bwd_kernel = njit(parallel=True, cache=True)(_winograd_bwd_loops)
+
+# %% ../nbs/05_conv.ipynb #9667ecba
+_WINO_TILES = 128 # tiles per block of samples (see the Performance chapter)
+
+def _wino_samples_per_block(OH, OW): return -(-_WINO_TILES // (-(-OH // 2) * -(-OW // 2)))
+
+WINOGRAD_GG = np.kron(WINOGRAD_G, WINOGRAD_G) # (16, 9): G g Gᵀ of a 3×3 g, flattened, is GG @ g.ravel()
+
+def winograd_kernel(w):
+    "U = G w Gᵀ for every (input, output) channel pair, as 16 contiguous planes (16, C, F) in w's dtype."
+    return (WINOGRAD_GG.astype(w.dtype) @ w.reshape(9, -1)).reshape(16, *w.shape[2:])
+
+def winograd_kernel_grad(dU):
+    "∂L/∂w (3, 3, C, F) = Gᵀ (∂L/∂U) G for every channel pair, from the 16 planes (16, C, F) of ∂L/∂U."
+    return (WINOGRAD_GG.T.astype(dU.dtype) @ dU.reshape(16, -1)).reshape(3, 3, *dU.shape[1:])
+
 # %% ../nbs/05_conv.ipynb #636ae378
 _ALGO = {'force': None}
 
 def use_direct(C, F, strides) -> bool:
-    "The measured rule: direct convolution for stride 1 and tiny channel counts, im2col + matmul otherwise."
+    "The measured rule: direct convolution for stride 1 and tiny channel counts."
     if tuple(strides) != (1, 1): return False
     if _ALGO['force'] is not None: return _ALGO['force'] == 'direct'
     return C * F <= 32
 
+def use_winograd(KH, KW, C, F, strides, OH, OW) -> bool:
+    "The measured rule: Winograd for 3×3 kernels at stride 1 unless direct applies or odd edges waste >20%."
+    if (KH, KW) != (3, 3) or tuple(strides) != (1, 1): return False
+    if _ALGO['force'] is not None: return _ALGO['force'] == 'winograd'
+    waste = (OH + OH % 2) * (OW + OW % 2) / (OH * OW) # computed outputs per kept one
+    return not use_direct(C, F, strides) and waste <= 1.2
+
 # %% ../nbs/05_conv.ipynb #d9b12e25
 @contextlib.contextmanager
-def conv_algorithm(name:str): # 'direct' or 'im2col'
-    "Within the block, use this algorithm wherever it applies (direct needs stride 1); for tests and timing."
-    if name not in ('direct', 'im2col'):
-        raise ValueError(f"conv_algorithm: expected 'direct' or 'im2col', received {name!r}")
+def conv_algorithm(name:str): # 'direct', 'winograd' or 'im2col'
+    "Within the block, use this algorithm wherever it applies (direct: stride 1; Winograd: 3×3, stride 1)."
+    if name not in ('direct', 'winograd', 'im2col'):
+        raise ValueError(f"conv_algorithm: expected 'direct', 'winograd' or 'im2col', received {name!r}")
     old, _ALGO['force'] = _ALGO['force'], name
     try: yield
     finally: _ALGO['force'] = old
@@ -340,6 +599,9 @@ def conv2d_forward(x, # Input (N, H, W, C), float32 or float64: the result's dty
     out, T = np.empty((N, OH, OW, F), x.dtype), n_chunks(N)
     with single_threaded_blas():
         if use_direct(C, F, strides): direct_fwd_kernel(x, w, b, pt, pl, out, T)
+        elif use_winograd(KH, KW, C, F, strides, OH, OW):
+            winograd_fwd_kernel(x, winograd_kernel(w), b, pt, pl, out, T, _wino_samples_per_block(OH, OW))
+            if cache is not None: cache['valid'] = False # no columns for the backward pass
         else:
             cols = _cols_buffer(cache, (N * OH * OW, KH * KW * C), x.dtype)
             NB = _samples_per_block(OH, OW)
@@ -401,6 +663,11 @@ def conv2d_backward(dout, # Upstream gradient (N, OH, OW, F), cast to x's dtype
     dbs = np.zeros((T, F)) # the bias gradient is summed in float64
     with single_threaded_blas():
         if use_direct(C, F, strides): direct_bwd_kernel(dout, x, w, pt, pl, dx, dws, dbs, need_dx, need_dw)
+        elif use_winograd(KH, KW, C, F, strides, OH, OW):
+            dus = np.zeros((T, 16, C, F), x.dtype) if need_dw else np.zeros((T, 16, 0, 0), x.dtype)
+            winograd_bwd_kernel(dout, x, winograd_kernel(w), pt, pl, dx, dus, dbs, need_dx, need_dw,
+                                _wino_samples_per_block(OH, OW))
+            if need_dw: dws[0] = winograd_kernel_grad(dus.sum(0)) # the other chunks' stay 0
         else:
             shape = (N * OH * OW, KH * KW * C)
             cols = _cols_buffer(cache, shape, x.dtype)

@@ -9,14 +9,15 @@ from dl2.conv_transpose import conv_transpose2d_forward, conv_transpose2d_backwa
 from dl2.sampling import (maxpool2d_forward, maxpool2d_backward, maxpool_naive, maxpool_backward_naive,
                           avgpool2d_forward, avgpool2d_backward, upsample2d_forward, upsample2d_backward)
 
-# (x shape, kernel (KH, KW), strides, padding, F): odd non-square shapes, kernels 3x2 1x1 5x5, strides 1 2 3 and
-# unequal, both paddings, a batch of one, one channel
+# (x shape, kernel (KH, KW), strides, padding, F): odd non-square shapes, kernels 3x2 1x1 5x5 3x3, strides 1 2 3
+# and unequal, both paddings, a batch of one, one channel
 SWEEP = [((2, 7, 9, 3), (3, 2), (1, 1), 'valid', 4), ((2, 7, 9, 3), (3, 2), (1, 1), 'same', 4),
          ((1, 5, 6, 1), (1, 1), (1, 1), 'valid', 2), ((1, 5, 6, 1), (1, 1), (2, 3), 'same', 1),
          ((3, 9, 8, 2), (5, 5), (1, 1), 'same', 3), ((2, 11, 10, 2), (5, 5), (3, 2), 'valid', 5),
          ((2, 8, 7, 4), (3, 2), (2, 1), 'same', 6), ((1, 6, 7, 3), (3, 3), (3, 3), 'same', 2),
-         ((2, 6, 5, 5), (2, 3), (1, 2), 'valid', 8), ((1, 5, 5, 1), (5, 5), (1, 1), 'valid', 1)]
-ALGOS = ['direct', 'im2col']
+         ((2, 6, 5, 5), (2, 3), (1, 2), 'valid', 8), ((1, 5, 5, 1), (5, 5), (1, 1), 'valid', 1),
+         ((2, 7, 9, 3), (3, 3), (1, 1), 'same', 5), ((3, 8, 6, 2), (3, 3), (1, 1), 'valid', 4)]
+ALGOS = ['direct', 'winograd', 'im2col']
 
 @pytest.mark.parametrize('algo', ALGOS)
 @pytest.mark.parametrize('case', SWEEP, ids=str)
