@@ -411,7 +411,8 @@ t2 = time.perf_counter(); m.fit(xs[:64], ys[:64], batch_size=64, verbose=0); t3 
 m.fit(xs, ys, batch_size=64, verbose=0); t4 = time.perf_counter()
 lenet_first = (t3 - t2) - (t4 - t3) / 10
 x = np.ones((2, 8, 8, 3), np.float32); t5 = time.perf_counter()
-for l in [dl2.Conv2D(2, 3), dl2.Conv2D(8, 3, padding='same'), dl2.Conv2D(8, 3, strides=2),
+for l in [dl2.Conv2D(2, 3), dl2.Conv2D(8, 3, padding='same'), dl2.Conv2D(16, 3, padding='same'),
+          dl2.Conv2D(8, 3, strides=2),
           dl2.Conv2DTranspose(2, 2, strides=2), dl2.MaxPooling2D(), dl2.AveragePooling2D(),
           dl2.UpSampling2D(), dl2.BatchNormalization(), dl2.Dropout(0.5)]:
     y = l(x, training=True); l.backward(np.ones_like(y))
