@@ -17,11 +17,12 @@ from .core import (is_int, describe, check_positive_int, check_bool, check_paddi
 
 # %% auto #0
 __all__ = ['im2col_kernel', 'col2im_kernel', 'conv_im2col_fwd_kernel', 'conv_im2col_bwd_kernel', 'direct_fwd_kernel',
-           'direct_bwd_kernel', 'WINOGRAD_BT', 'WINOGRAD_G', 'WINOGRAD_AT', 'winograd_fwd_kernel',
-           'winograd_bwd_kernel', 'WINOGRAD_GG', 'to_pair', 'conv_output_shape', 'pad_input', 'conv2d_naive',
-           'conv2d_backward_naive', 'winograd_naive', 'winograd_backward_naive', 'winograd_kernel',
-           'winograd_kernel_grad', 'use_direct', 'use_winograd', 'conv_algorithm', 'conv2d_forward', 'conv2d_backward',
-           'conv2d_backward_input', 'Conv2D', 'patch_whitening_kernel']
+           'direct_bwd_kernel', 'WINOGRAD_BT', 'WINOGRAD_G', 'WINOGRAD_AT', 'WINOGRAD4_BT', 'WINOGRAD4_G',
+           'WINOGRAD4_AT', 'winograd_fwd_kernel', 'winograd_bwd_kernel', 'WINOGRAD_GG', 'WINOGRAD4_GG', 'to_pair',
+           'conv_output_shape', 'pad_input', 'conv2d_naive', 'conv2d_backward_naive', 'winograd_naive',
+           'winograd_backward_naive', 'winograd_kernel', 'winograd_kernel_grad', 'use_direct', 'winograd_tile',
+           'conv_algorithm', 'conv2d_forward', 'conv2d_backward', 'conv2d_backward_input', 'Conv2D',
+           'patch_whitening_kernel']
 
 # %% ../nbs/05_conv.ipynb #0d07690f
 def to_pair(v, what='value'):
@@ -314,49 +315,64 @@ WINOGRAD_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1
 WINOGRAD_G = np.array([[1, 0, 0], [.5, .5, .5], [.5, -.5, .5], [0, 0, 1]])
 WINOGRAD_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64)
 
-def _winograd_setup(x, padding):
-    "(OH, OW, pt, pl, TH, TW, xp): output size, padding, number of 2×2 tiles, x padded to whole 4×4 tiles."
+def _winograd_matrices(m):
+    "(Bᵀ, G, Aᵀ) of F(m×m, 3×3): m = 2, or 4 (defined below)."
+    if m not in (2, 4): raise ValueError(f"Winograd: expected tiles of 2 or 4 outputs, received {m!r}")
+    return (WINOGRAD_BT, WINOGRAD_G, WINOGRAD_AT) if m == 2 else (WINOGRAD4_BT, WINOGRAD4_G, WINOGRAD4_AT)
+
+def _winograd_setup(x, padding, m):
+    "(OH, OW, pt, pl, TH, TW, xp): output size, padding, number of m×m tiles, x padded to whole input tiles."
     N, H, W, C = x.shape
     OH, OW, pt, _, pl, _ = conv_output_shape(H, W, 3, 3, (1, 1), padding)
-    TH, TW = -(-OH // 2), -(-OW // 2)
-    xp = np.zeros((N, 2 * TH + 2, 2 * TW + 2, C), x.dtype)
+    TH, TW = -(-OH // m), -(-OW // m)
+    xp = np.zeros((N, m * TH + 2, m * TW + 2, C), x.dtype)
     xp[:, pt:pt + H, pl:pl + W] = x
     return OH, OW, pt, pl, TH, TW, xp
 
-def winograd_naive(x, w, b, padding='valid'):
-    "A 3×3 convolution at stride 1 by F(2×2, 3×3), tile by tile: the specification of the kernels."
+def winograd_naive(x, w, b, padding='valid', m=2):
+    "A 3×3 convolution at stride 1 by F(m×m, 3×3), tile by tile: the specification of the kernels."
     (N, H, W, C), F = x.shape, w.shape[3]
-    OH, OW, _, _, TH, TW, xp = _winograd_setup(x, padding)
-    BT, G, AT = WINOGRAD_BT, WINOGRAD_G, WINOGRAD_AT
-    U = np.einsum('ak,klcf,bl->abcf', G, w, G) # G g Gᵀ for every (c, f): (4, 4, C, F)
-    out = np.zeros((N, 2 * TH, 2 * TW, F))
+    BT, G, AT = _winograd_matrices(m)
+    OH, OW, _, _, TH, TW, xp = _winograd_setup(x, padding, m)
+    a = m + 2 # input tiles are a×a and overlap by 2
+    U = np.einsum('ak,klcf,bl->abcf', G, w, G) # G g Gᵀ for every (c, f): (a, a, C, F)
+    out = np.zeros((N, m * TH, m * TW, F))
     for i in range(TH):
         for j in range(TW):
-            d = xp[:, 2 * i:2 * i + 4, 2 * j:2 * j + 4] # (N, 4, 4, C)
+            d = xp[:, m * i:m * i + a, m * j:m * j + a] # (N, a, a, C)
             V = np.einsum('ak,nklc,bl->nabc', BT, d, BT) # Bᵀ d B
-            M = np.einsum('nabc,abcf->nabf', V, U) # the 16 products, summed over the channels
-            out[:, 2 * i:2 * i + 2, 2 * j:2 * j + 2] = np.einsum('ak,nklf,bl->nabf', AT, M, AT) # Aᵀ M A
+            M = np.einsum('nabc,abcf->nabf', V, U) # the a² products, summed over the channels
+            out[:, m * i:m * i + m, m * j:m * j + m] = np.einsum('ak,nklf,bl->nabf', AT, M, AT) # Aᵀ M A
     return out[:, :OH, :OW] + b
 
 # %% ../nbs/05_conv.ipynb #49086caa
-def winograd_backward_naive(dout, x, w, padding='valid'):
+def winograd_backward_naive(dout, x, w, padding='valid', m=2):
     "(dx, dw, db) of winograd_naive, tile by tile, each step of the forward pass transposed."
     (N, H, W, C), F = x.shape, w.shape[3]
-    OH, OW, pt, pl, TH, TW, xp = _winograd_setup(x, padding)
-    BT, G, AT = WINOGRAD_BT, WINOGRAD_G, WINOGRAD_AT
+    BT, G, AT = _winograd_matrices(m)
+    OH, OW, pt, pl, TH, TW, xp = _winograd_setup(x, padding, m)
+    a = m + 2
     U = np.einsum('ak,klcf,bl->abcf', G, w, G)
-    g = np.zeros((N, 2 * TH, 2 * TW, F))
+    g = np.zeros((N, m * TH, m * TW, F))
     g[:, :OH, :OW] = dout # the thrown-away outputs get no gradient
     dxp, dU = np.zeros(xp.shape), np.zeros(U.shape)
     for i in range(TH):
         for j in range(TW):
-            V = np.einsum('ak,nklc,bl->nabc', BT, xp[:, 2 * i:2 * i + 4, 2 * j:2 * j + 4], BT)
-            dM = np.einsum('ka,nklf,lb->nabf', AT, g[:, 2 * i:2 * i + 2, 2 * j:2 * j + 2], AT) # A dY Aᵀ
+            V = np.einsum('ak,nklc,bl->nabc', BT, xp[:, m * i:m * i + a, m * j:m * j + a], BT)
+            dM = np.einsum('ka,nklf,lb->nabf', AT, g[:, m * i:m * i + m, m * j:m * j + m], AT) # A dY Aᵀ
             dU += np.einsum('nabc,nabf->abcf', V, dM) # Vᵀ dM at each position
             dV = np.einsum('nabf,abcf->nabc', dM, U) # dM Uᵀ
-            dxp[:, 2 * i:2 * i + 4, 2 * j:2 * j + 4] += np.einsum('ka,nklc,lb->nabc', BT, dV, BT) # B dV Bᵀ
+            dxp[:, m * i:m * i + a, m * j:m * j + a] += np.einsum('ka,nklc,lb->nabc', BT, dV, BT) # B dV Bᵀ
     dw = np.einsum('ak,abcf,bl->klcf', G, dU, G) # Gᵀ dU G
     return dxp[:, pt:pt + H, pl:pl + W], dw, dout.sum((0, 1, 2))
+
+# %% ../nbs/05_conv.ipynb #87298157
+WINOGRAD4_BT = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+                         [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], dtype=np.float64)
+WINOGRAD4_G = np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+                        [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]])
+WINOGRAD4_AT = np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
+                        dtype=np.float64)
 
 # %% ../nbs/05_conv.ipynb #ee752ff5
 def _wino_pad(x, m0, m1, pt, pl, xp):
@@ -485,30 +501,164 @@ def _wino_unpad(dxp, m0, S, pt, pl, dx):
                 src, dst = dxp[s, h + pt, v + pl], dx[m0 + s, h, v]
                 for c in range(C): dst[c] = src[c]
 
+# %% ../nbs/05_conv.ipynb #7a58565f
+_2, _4, _5, _8 = np.float32(2), np.float32(4), np.float32(5), np.float32(8) # keep float32 in float32
+
+def _bt6(d0, d1, d2, d3, d4, d5):
+    "Bᵀ d of F(4, 3): six values from six inputs."
+    return (_4 * d0 - _5 * d2 + d4, d3 + d4 - _4 * (d1 + d2), _4 * (d1 - d2) + d4 - d3,
+            _2 * (d3 - d1) + d4 - d2, _2 * (d1 - d3) + d4 - d2, _4 * d1 - _5 * d3 + d5)
+
+def _b6(v0, v1, v2, v3, v4, v5):
+    "B v: the transpose of _bt6."
+    return (_4 * v0, _4 * (v2 - v1 + v5) + _2 * (v4 - v3), -_5 * v0 - _4 * (v1 + v2) - v3 - v4,
+            v1 - v2 + _2 * (v3 - v4) - _5 * v5, v0 + v1 + v2 + v3 + v4, v5)
+
+def _at6(m0, m1, m2, m3, m4, m5):
+    "Aᵀ m: four outputs from six products."
+    return (m0 + m1 + m2 + m3 + m4, m1 - m2 + _2 * (m3 - m4), m1 + m2 + _4 * (m3 + m4),
+            m1 - m2 + _8 * (m3 - m4) + m5)
+
+def _a6(g0, g1, g2, g3):
+    "A g: the transpose of _at6, six values from four gradients."
+    p, q = g0 + _4 * g2, _2 * g1 + _8 * g3
+    return g0, g0 + g1 + g2 + g3, g0 - g1 + g2 - g3, p + q, p - q, g3
+
+def _wino4_in(xp, S, TH, TW, V):
+    "V[p, t*C + c] = (Bᵀ d B)[p] for the 6×6 tiles d (stride 4) of the first S samples of xp."
+    C = xp.shape[3]
+    tmp = np.empty((36, C), xp.dtype) # d B of one tile, by column: tmp[6v + k] = (d B)[k, v]
+    for s in range(S):
+        for i in range(TH):
+            for j in range(TW):
+                r0, l, o = 4 * i, 4 * j, ((s * TH + i) * TW + j) * C
+                for k in range(6): # rows: d B
+                    x = xp[s, r0 + k]
+                    for c in range(C):
+                        (tmp[k, c], tmp[6 + k, c], tmp[12 + k, c], tmp[18 + k, c], tmp[24 + k, c],
+                         tmp[30 + k, c]) = _bt6(x[l, c], x[l + 1, c], x[l + 2, c], x[l + 3, c], x[l + 4, c],
+                                                x[l + 5, c])
+                for v in range(6): # columns: Bᵀ (d B)
+                    q = 6 * v
+                    for c in range(C):
+                        k = np.uint64(o + c) # unsigned: no test for negative indices
+                        V[v, k], V[6 + v, k], V[12 + v, k], V[18 + v, k], V[24 + v, k], V[30 + v, k] = _bt6(
+                            tmp[q, c], tmp[q + 1, c], tmp[q + 2, c], tmp[q + 3, c], tmp[q + 4, c],
+                            tmp[q + 5, c])
+
+def _wino4_out(M, b, m0, S, TH, TW, out):
+    "Tiles Aᵀ M A + b (4×4) into out[m0:m0 + S]; positions past an edge alias in-range ones, written later."
+    OH, OW, F = out.shape[1], out.shape[2], out.shape[3]
+    tmp = np.empty((24, F), M.dtype) # M A of one tile, by column: tmp[6v + u] = (M A)[u, v]
+    for s in range(S):
+        for i in range(TH):
+            for j in range(TW):
+                h, w0, o = 4 * i, 4 * j, ((s * TH + i) * TW + j) * F
+                for u in range(6): # rows: M A
+                    p = 6 * u
+                    for f in range(F):
+                        k = np.uint64(o + f)
+                        tmp[u, f], tmp[6 + u, f], tmp[12 + u, f], tmp[18 + u, f] = _at6(
+                            M[p, k], M[p + 1, k], M[p + 2, k], M[p + 3, k], M[p + 4, k], M[p + 5, k])
+                y0, y1 = out[m0 + s, min(h, OH - 1)], out[m0 + s, min(h + 1, OH - 1)]
+                y2, y3 = out[m0 + s, min(h + 2, OH - 1)], out[m0 + s, min(h + 3, OH - 1)]
+                for v in range(3, -1, -1): # columns: Aᵀ (M A), from the last column and row to the first
+                    q, w = 6 * v, min(w0 + v, OW - 1)
+                    z0, z1, z2, z3 = y0[w], y1[w], y2[w], y3[w]
+                    for f in range(F):
+                        a0, a1, a2, a3 = _at6(tmp[q, f], tmp[q + 1, f], tmp[q + 2, f], tmp[q + 3, f],
+                                              tmp[q + 4, f], tmp[q + 5, f])
+                        z3[f] = a3 + b[f]
+                        z2[f] = a2 + b[f]
+                        z1[f] = a1 + b[f]
+                        z0[f] = a0 + b[f]
+
+# %% ../nbs/05_conv.ipynb #63c56f25
+def _gv(dout, n, h, v, zero):
+    "The upstream gradient at (n, h, v), or zeros past the edge."
+    return dout[n, h, v] if h < dout.shape[1] and v < dout.shape[2] else zero
+
+def _wino4_grad(dout, m0, S, TH, TW, Mh):
+    "Mh[p, t*F + f] = (A g Aᵀ)[p] for the 4×4 tiles g of dout[m0:m0 + S] (zero past an edge)."
+    F = dout.shape[3]
+    zero = np.zeros(F, dout.dtype)
+    tmp = np.empty((24, F), dout.dtype) # g Aᵀ of one tile, by column: tmp[4l + u] = (g Aᵀ)[u, l]
+    for s in range(S):
+        for i in range(TH):
+            for j in range(TW):
+                h, v, o, n = 4 * i, 4 * j, ((s * TH + i) * TW + j) * F, m0 + s
+                for u in range(4): # rows: g Aᵀ, four gradients to six values
+                    g0, g1 = _gv(dout, n, h + u, v, zero), _gv(dout, n, h + u, v + 1, zero)
+                    g2, g3 = _gv(dout, n, h + u, v + 2, zero), _gv(dout, n, h + u, v + 3, zero)
+                    for f in range(F):
+                        (tmp[u, f], tmp[4 + u, f], tmp[8 + u, f], tmp[12 + u, f], tmp[16 + u, f],
+                         tmp[20 + u, f]) = _a6(g0[f], g1[f], g2[f], g3[f])
+                for l in range(6): # columns: A (g Aᵀ)
+                    q = 4 * l
+                    for f in range(F):
+                        k = np.uint64(o + f)
+                        (Mh[l, k], Mh[6 + l, k], Mh[12 + l, k], Mh[18 + l, k], Mh[24 + l, k],
+                         Mh[30 + l, k]) = _a6(tmp[q, f], tmp[q + 1, f], tmp[q + 2, f], tmp[q + 3, f])
+
+def _wino4_in_t(dV, S, TH, TW, dxp):
+    "dxp's 6×6 tiles += B dV Bᵀ: overlapping tiles add up to the padded block's input gradient."
+    C = dxp.shape[3]
+    tmp = np.empty((36, C), dV.dtype) # dV Bᵀ of one tile, by column: tmp[6l + a] = (dV Bᵀ)[a, l]
+    for s in range(S):
+        for i in range(TH):
+            for j in range(TW):
+                r0, c0, o = 4 * i, 4 * j, ((s * TH + i) * TW + j) * C
+                for a in range(6): # rows: dV Bᵀ
+                    p = 6 * a
+                    for c in range(C):
+                        k = np.uint64(o + c)
+                        (tmp[a, c], tmp[6 + a, c], tmp[12 + a, c], tmp[18 + a, c], tmp[24 + a, c],
+                         tmp[30 + a, c]) = _b6(dV[p, k], dV[p + 1, k], dV[p + 2, k], dV[p + 3, k],
+                                               dV[p + 4, k], dV[p + 5, k])
+                x0, x1, x2 = dxp[s, r0, c0:c0 + 6], dxp[s, r0 + 1, c0:c0 + 6], dxp[s, r0 + 2, c0:c0 + 6]
+                x3, x4, x5 = dxp[s, r0 + 3, c0:c0 + 6], dxp[s, r0 + 4, c0:c0 + 6], dxp[s, r0 + 5, c0:c0 + 6]
+                for l in range(6): # columns: B (dV Bᵀ), added into the overlapping tiles
+                    q = 6 * l
+                    for c in range(C):
+                        z0, z1, z2, z3, z4, z5 = _b6(tmp[q, c], tmp[q + 1, c], tmp[q + 2, c], tmp[q + 3, c],
+                                                     tmp[q + 4, c], tmp[q + 5, c])
+                        x0[l, c] += z0
+                        x1[l, c] += z1
+                        x2[l, c] += z2
+                        x3[l, c] += z3
+                        x4[l, c] += z4
+                        x5[l, c] += z5
+
 # %% ../nbs/05_conv.ipynb #fdb22c2f
-_WINO_GAP = 272 # values between two of the 16 planes (17 cache lines of float32): no shared cache sets
+_WINO_GAP = 272 # values between two planes (17 cache lines of float32): no shared cache sets
 
 def _winograd_fwd_loops(x, U, b, pt, pl, out, T, NB):
     N, C = x.shape[0], x.shape[3]
     OH, OW, F = out.shape[1], out.shape[2], out.shape[3]
-    TH, TW = (OH + 1) // 2, (OW + 1) // 2
+    P = U.shape[0] # 16 planes: 2×2 tiles; 36: 4×4 tiles
+    m = 2 if P == 16 else 4
+    TH, TW = (OH + m - 1) // m, (OW + m - 1) // m
     for t in prange(T):
-        xp = np.zeros((NB, 2 * TH + 2, 2 * TW + 2, C), x.dtype)
-        V = np.empty((16, NB * TH * TW * C + _WINO_GAP), x.dtype)
-        M = np.empty((16, NB * TH * TW * F + _WINO_GAP), x.dtype)
+        xp = np.zeros((NB, m * TH + 2, m * TW + 2, C), x.dtype)
+        V = np.empty((P, NB * TH * TW * C + _WINO_GAP), x.dtype)
+        M = np.empty((P, NB * TH * TW * F + _WINO_GAP), x.dtype)
         for m0 in range(t * N // T, (t + 1) * N // T, NB): # NB samples at a time
             m1 = min(m0 + NB, (t + 1) * N // T)
             S = m1 - m0
             R = S * TH * TW # tiles in this block
             _wino_pad(x, m0, m1, pt, pl, xp)
-            _wino_in(xp, S, TH, TW, V)
-            for p in range(16): np.dot(V[p, :R * C].reshape(R, C), U[p], M[p, :R * F].reshape(R, F))
-            _wino_out(M, b, m0, S, TH, TW, out)
+            if m == 2: _wino_in(xp, S, TH, TW, V)
+            else: _wino4_in(xp, S, TH, TW, V)
+            for p in range(P): np.dot(V[p, :R * C].reshape(R, C), U[p], M[p, :R * F].reshape(R, F))
+            if m == 2: _wino_out(M, b, m0, S, TH, TW, out)
+            else: _wino4_out(M, b, m0, S, TH, TW, out)
 
 def _winograd_bwd_loops(dout, x, U, pt, pl, dx, dus, dbs, need_dx, need_dw, NB):
     N, C = x.shape[0], x.shape[3]
     OH, OW, F = dout.shape[1], dout.shape[2], dout.shape[3]
-    TH, TW = (OH + 1) // 2, (OW + 1) // 2
+    P = U.shape[0]
+    m = 2 if P == 16 else 4
+    TH, TW = (OH + m - 1) // m, (OW + m - 1) // m
     T = dus.shape[0]
     for t in prange(T):
         n0, n1 = t * N // T, (t + 1) * N // T
@@ -516,48 +666,57 @@ def _winograd_bwd_loops(dout, x, U, pt, pl, dx, dus, dbs, need_dx, need_dw, NB):
             for h in range(OH):
                 for v in range(OW):
                     for f in range(F): dbs[t, f] += dout[n, h, v, f]
-        xp = np.zeros((NB, 2 * TH + 2, 2 * TW + 2, C), x.dtype)
-        V = np.empty((16, NB * TH * TW * C + _WINO_GAP), x.dtype)
-        Mh = np.empty((16, NB * TH * TW * F + _WINO_GAP), x.dtype)
+        xp = np.zeros((NB, m * TH + 2, m * TW + 2, C), x.dtype)
+        V = np.empty((P, NB * TH * TW * C + _WINO_GAP), x.dtype)
+        Mh = np.empty((P, NB * TH * TW * F + _WINO_GAP), x.dtype)
         dU = np.empty((C, F), x.dtype)
         for m0 in range(n0, n1, NB):
             m1 = min(m0 + NB, n1)
             S = m1 - m0
             R = S * TH * TW
-            _wino_grad(dout, m0, S, TH, TW, Mh)
+            if m == 2: _wino_grad(dout, m0, S, TH, TW, Mh)
+            else: _wino4_grad(dout, m0, S, TH, TW, Mh)
             if need_dw: # dU_p += V_pᵀ dM_p
                 _wino_pad(x, m0, m1, pt, pl, xp)
-                _wino_in(xp, S, TH, TW, V)
-                for p in range(16):
+                if m == 2: _wino_in(xp, S, TH, TW, V)
+                else: _wino4_in(xp, S, TH, TW, V)
+                for p in range(P):
                     np.dot(V[p, :R * C].reshape(R, C).T, Mh[p, :R * F].reshape(R, F), dU)
                     dus[t, p] += dU
             if need_dx: # dV_p = dM_p U_pᵀ (into V, free now), then B dV Bᵀ
-                for p in range(16): np.dot(Mh[p, :R * F].reshape(R, F), U[p].T, V[p, :R * C].reshape(R, C))
+                for p in range(P): np.dot(Mh[p, :R * F].reshape(R, F), U[p].T, V[p, :R * C].reshape(R, C))
                 xp[:] = 0
-                _wino_in_t(V, S, TH, TW, xp)
+                if m == 2: _wino_in_t(V, S, TH, TW, xp)
+                else: _wino4_in_t(V, S, TH, TW, xp)
                 _wino_unpad(xp, m0, S, pt, pl, dx)
 
 # %% ../nbs/05_conv.ipynb #b2ddfd35
 _wino_pad, _wino_unpad = njit(cache=True)(_wino_pad), njit(cache=True)(_wino_unpad)
-_wino_in, _wino_out, _wino_grad, _wino_in_t = (njit(cache=True, fastmath=_FAST['fastmath'])(f)
-                                               for f in (_wino_in, _wino_out, _wino_grad, _wino_in_t))
+_bt6, _b6, _at6, _a6, _gv = (njit(inline='always', fastmath=_FAST['fastmath'])(f)
+                             for f in (_bt6, _b6, _at6, _a6, _gv))
+_wino_in, _wino_out, _wino_grad, _wino_in_t, _wino4_in, _wino4_out, _wino4_grad, _wino4_in_t = (
+    njit(cache=True, fastmath=_FAST['fastmath'])(f)
+    for f in (_wino_in, _wino_out, _wino_grad, _wino_in_t, _wino4_in, _wino4_out, _wino4_grad, _wino4_in_t))
 winograd_fwd_kernel = njit(parallel=True, cache=True)(_winograd_fwd_loops)
 winograd_bwd_kernel = njit(parallel=True, cache=True)(_winograd_bwd_loops)
 
 # %% ../nbs/05_conv.ipynb #9667ecba
 _WINO_TILES = 128 # tiles per block of samples (see the Performance chapter)
 
-def _wino_samples_per_block(OH, OW): return -(-_WINO_TILES // (-(-OH // 2) * -(-OW // 2)))
+def _wino_samples_per_block(OH, OW, m): return -(-_WINO_TILES // (-(-OH // m) * -(-OW // m)))
 
 WINOGRAD_GG = np.kron(WINOGRAD_G, WINOGRAD_G) # (16, 9): G g Gᵀ of a 3×3 g, flattened, is GG @ g.ravel()
+WINOGRAD4_GG = np.kron(WINOGRAD4_G, WINOGRAD4_G) # (36, 9)
 
-def winograd_kernel(w):
-    "U = G w Gᵀ for every (input, output) channel pair, as 16 contiguous planes (16, C, F) in w's dtype."
-    return (WINOGRAD_GG.astype(w.dtype) @ w.reshape(9, -1)).reshape(16, *w.shape[2:])
+def winograd_kernel(w, m=2):
+    "U = G w Gᵀ for every (input, output) channel pair, as (m+2)² contiguous planes (P, C, F) in w's dtype."
+    GG = WINOGRAD_GG if m == 2 else WINOGRAD4_GG
+    return (GG.astype(w.dtype) @ w.reshape(9, -1)).reshape(len(GG), *w.shape[2:])
 
 def winograd_kernel_grad(dU):
-    "∂L/∂w (3, 3, C, F) = Gᵀ (∂L/∂U) G for every channel pair, from the 16 planes (16, C, F) of ∂L/∂U."
-    return (WINOGRAD_GG.T.astype(dU.dtype) @ dU.reshape(16, -1)).reshape(3, 3, *dU.shape[1:])
+    "∂L/∂w (3, 3, C, F) = Gᵀ (∂L/∂U) G for every channel pair, from the 16 or 36 planes (P, C, F) of ∂L/∂U."
+    GG = WINOGRAD_GG if len(dU) == 16 else WINOGRAD4_GG
+    return (GG.T.astype(dU.dtype) @ dU.reshape(len(GG), -1)).reshape(3, 3, *dU.shape[1:])
 
 # %% ../nbs/05_conv.ipynb #636ae378
 _ALGO = {'force': None}
@@ -568,19 +727,21 @@ def use_direct(C, F, strides) -> bool:
     if _ALGO['force'] is not None: return _ALGO['force'] == 'direct'
     return C * F <= 32
 
-def use_winograd(KH, KW, C, F, strides, OH, OW) -> bool:
-    "The measured rule: Winograd for 3×3 kernels at stride 1 unless direct applies or odd edges waste >20%."
-    if (KH, KW) != (3, 3) or tuple(strides) != (1, 1): return False
-    if _ALGO['force'] is not None: return _ALGO['force'] == 'winograd'
-    waste = (OH + OH % 2) * (OW + OW % 2) / (OH * OW) # computed outputs per kept one
-    return not use_direct(C, F, strides) and waste <= 1.2
+def winograd_tile(KH, KW, C, F, strides, OH, OW) -> int:
+    "The measured rule: Winograd's output tile for this shape, 4 or 2, or 0 for no Winograd."
+    if (KH, KW) != (3, 3) or tuple(strides) != (1, 1): return 0
+    if _ALGO['force'] is not None: return {'winograd': 2, 'winograd4': 4}.get(_ALGO['force'], 0)
+    if use_direct(C, F, strides): return 0
+    def waste(m): return (-(-OH // m) * m) * (-(-OW // m) * m) / (OH * OW) # computed outputs per kept one
+    return 4 if waste(4) <= 1.35 else 2 if waste(2) <= 1.2 else 0
 
 # %% ../nbs/05_conv.ipynb #d9b12e25
+_ALGOS = ('direct', 'winograd', 'winograd4', 'im2col')
+
 @contextlib.contextmanager
-def conv_algorithm(name:str): # 'direct', 'winograd' or 'im2col'
+def conv_algorithm(name:str): # 'direct', 'winograd' (2×2 tiles), 'winograd4' (4×4 tiles) or 'im2col'
     "Within the block, use this algorithm wherever it applies (direct: stride 1; Winograd: 3×3, stride 1)."
-    if name not in ('direct', 'winograd', 'im2col'):
-        raise ValueError(f"conv_algorithm: expected 'direct', 'winograd' or 'im2col', received {name!r}")
+    if name not in _ALGOS: raise ValueError(f"conv_algorithm: expected one of {_ALGOS}, received {name!r}")
     old, _ALGO['force'] = _ALGO['force'], name
     try: yield
     finally: _ALGO['force'] = old
@@ -599,8 +760,9 @@ def conv2d_forward(x, # Input (N, H, W, C), float32 or float64: the result's dty
     out, T = np.empty((N, OH, OW, F), x.dtype), n_chunks(N)
     with single_threaded_blas():
         if use_direct(C, F, strides): direct_fwd_kernel(x, w, b, pt, pl, out, T)
-        elif use_winograd(KH, KW, C, F, strides, OH, OW):
-            winograd_fwd_kernel(x, winograd_kernel(w), b, pt, pl, out, T, _wino_samples_per_block(OH, OW))
+        elif m := winograd_tile(KH, KW, C, F, strides, OH, OW):
+            NB = _wino_samples_per_block(OH, OW, m)
+            winograd_fwd_kernel(x, winograd_kernel(w, m), b, pt, pl, out, T, NB)
             if cache is not None: cache['valid'] = False # no columns for the backward pass
         else:
             cols = _cols_buffer(cache, (N * OH * OW, KH * KW * C), x.dtype)
@@ -663,10 +825,11 @@ def conv2d_backward(dout, # Upstream gradient (N, OH, OW, F), cast to x's dtype
     dbs = np.zeros((T, F)) # the bias gradient is summed in float64
     with single_threaded_blas():
         if use_direct(C, F, strides): direct_bwd_kernel(dout, x, w, pt, pl, dx, dws, dbs, need_dx, need_dw)
-        elif use_winograd(KH, KW, C, F, strides, OH, OW):
-            dus = np.zeros((T, 16, C, F), x.dtype) if need_dw else np.zeros((T, 16, 0, 0), x.dtype)
-            winograd_bwd_kernel(dout, x, winograd_kernel(w), pt, pl, dx, dus, dbs, need_dx, need_dw,
-                                _wino_samples_per_block(OH, OW))
+        elif m := winograd_tile(KH, KW, C, F, strides, OH, OW):
+            P = (m + 2) ** 2 # planes
+            dus = np.zeros((T, P, C, F), x.dtype) if need_dw else np.zeros((T, P, 0, 0), x.dtype)
+            winograd_bwd_kernel(dout, x, winograd_kernel(w, m), pt, pl, dx, dus, dbs, need_dx, need_dw,
+                                _wino_samples_per_block(OH, OW, m))
             if need_dw: dws[0] = winograd_kernel_grad(dus.sum(0)) # the other chunks' stay 0
         else:
             shape = (N * OH * OW, KH * KW * C)

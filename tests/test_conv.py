@@ -17,7 +17,7 @@ SWEEP = [((2, 7, 9, 3), (3, 2), (1, 1), 'valid', 4), ((2, 7, 9, 3), (3, 2), (1, 
          ((2, 8, 7, 4), (3, 2), (2, 1), 'same', 6), ((1, 6, 7, 3), (3, 3), (3, 3), 'same', 2),
          ((2, 6, 5, 5), (2, 3), (1, 2), 'valid', 8), ((1, 5, 5, 1), (5, 5), (1, 1), 'valid', 1),
          ((2, 7, 9, 3), (3, 3), (1, 1), 'same', 5), ((3, 8, 6, 2), (3, 3), (1, 1), 'valid', 4)]
-ALGOS = ['direct', 'winograd', 'im2col']
+ALGOS = ['direct', 'winograd', 'winograd4', 'im2col']
 
 @pytest.mark.parametrize('algo', ALGOS)
 @pytest.mark.parametrize('case', SWEEP, ids=str)

@@ -266,7 +266,7 @@ def conv_pair(data):
             and pad in ('valid', 'same') and (pad == 'same' or ws[0] <= xs[1] and ws[1] <= xs[2]))
     s = as_pair(strides)
     out_shape = (xs[0], *conv_output_shape(*xs[1:3], *ws[:2], s, pad)[:2], ws[3]) if core else (N, 2, 2, F)
-    with conv_algorithm(p.draw(st.sampled_from(['direct', 'winograd', 'im2col']))):
+    with conv_algorithm(p.draw(st.sampled_from(['direct', 'winograd', 'winograd4', 'im2col']))):
         def check(out):
             assert out.shape == out_shape and out.dtype == x.dtype
             bias = np.zeros(ws[3]) if b is None else b.astype(np.float64)

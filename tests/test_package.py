@@ -28,7 +28,7 @@ MODULE_ONLY = {
               'compile_loss', 'warn_softmax', 'loss_and_metrics', 'metric_spec', 'DEFAULT_METRICS', 'atomic_write'},
     'graph': {'Node', 'as_tensor', 'is_symbolic', 'compatible', 'call_symbolic', 'broadcast_shapes', 'unbroadcast',
               'Merge', 'nodes_between', 'keep_state', 'model_from_config', 'residual_block', 'per_output'},
-    'conv': {'to_pair', 'conv_output_shape', 'pad_input', 'use_direct', 'use_winograd', 'conv_algorithm',
+    'conv': {'to_pair', 'conv_output_shape', 'pad_input', 'use_direct', 'winograd_tile', 'conv_algorithm',
              'conv2d_backward_input', 'winograd_kernel_grad'},
     'conv_transpose': {'conv_transpose_output_shape'},
     'export': {'OPSET', 'TO_NCHW', 'TO_NHWC', 'MERGE_OPS', 'CONVERTERS', 'require_onnx', 'OnnxGraph', 'channels_first',
