@@ -710,6 +710,7 @@ WINOGRAD4_GG = np.kron(WINOGRAD4_G, WINOGRAD4_G) # (36, 9)
 
 def winograd_kernel(w, m=2):
     "U = G w Gᵀ for every (input, output) channel pair, as (m+2)² contiguous planes (P, C, F) in w's dtype."
+    if m not in (2, 4): raise ValueError(f"winograd_kernel: expected tiles of 2 or 4 outputs, received {m!r}")
     GG = WINOGRAD_GG if m == 2 else WINOGRAD4_GG
     return (GG.astype(w.dtype) @ w.reshape(9, -1)).reshape(len(GG), *w.shape[2:])
 
