@@ -21,8 +21,8 @@ __all__ = ['im2col_kernel', 'col2im_kernel', 'conv_im2col_fwd_kernel', 'conv_im2
            'WINOGRAD4_AT', 'winograd_fwd_kernel', 'winograd_bwd_kernel', 'WINOGRAD_GG', 'WINOGRAD4_GG', 'to_pair',
            'conv_output_shape', 'pad_input', 'conv2d_naive', 'conv2d_backward_naive', 'winograd_naive',
            'winograd_backward_naive', 'winograd_kernel', 'winograd_kernel_grad', 'use_direct', 'winograd_tile',
-           'conv_algorithm', 'conv2d_forward', 'conv2d_backward', 'conv2d_backward_input', 'Conv2D',
-           'patch_whitening_kernel']
+           'conv_algorithm', 'conv2d_forward', 'cols_buffer', 'samples_per_block', 'conv2d_backward',
+           'conv2d_backward_input', 'Conv2D', 'patch_whitening_kernel']
 
 # %% ../nbs/05_conv.ipynb #0d07690f
 def to_pair(v, what='value'):
@@ -766,8 +766,8 @@ def conv2d_forward(x, # Input (N, H, W, C), float32 or float64: the result's dty
             winograd_fwd_kernel(x, winograd_kernel(w, m), b, pt, pl, out, T, NB)
             if cache is not None: cache['valid'] = False # no columns for the backward pass
         else:
-            cols = _cols_buffer(cache, (N * OH * OW, KH * KW * C), x.dtype)
-            NB = _samples_per_block(OH, OW)
+            cols = cols_buffer(cache, (N * OH * OW, KH * KW * C), x.dtype)
+            NB = samples_per_block(OH, OW)
             conv_im2col_fwd_kernel(x, w, b, *strides, pt, pl, out, cols, T, NB)
             if cache is not None: cache['valid'] = True
     return out
@@ -788,7 +788,7 @@ def _check_conv(x, w, b, strides, padding, cache, what):
     OH, OW, pt, _, pl, _ = conv_output_shape(H, W, KH, KW, strides, padding)
     return x, w, b, strides, (OH, OW, pt, pl)
 
-def _cols_buffer(cache, shape, dtype):
+def cols_buffer(cache, shape, dtype):
     "im2col's buffer from `cache` if it fits, else a new one (kept in `cache` if there is one)."
     buf = (cache or {}).get('cols')
     fits = isinstance(buf, np.ndarray) and buf.shape == shape and buf.dtype == dtype
@@ -804,7 +804,7 @@ def _cols_ready(cache, shape, dtype):
 
 _BLOCK_ROWS = 384 # im2col rows per matrix product, forward and input gradient (see the Performance chapter)
 
-def _samples_per_block(OH, OW): return -(-_BLOCK_ROWS // (OH * OW)) # at least _BLOCK_ROWS rows per block
+def samples_per_block(OH, OW): return -(-_BLOCK_ROWS // (OH * OW)) # at least _BLOCK_ROWS rows per block
 
 # %% ../nbs/05_conv.ipynb #0999d2b3
 def conv2d_backward(dout, # Upstream gradient (N, OH, OW, F), cast to x's dtype
@@ -834,10 +834,10 @@ def conv2d_backward(dout, # Upstream gradient (N, OH, OW, F), cast to x's dtype
             if need_dw: dws[0] = winograd_kernel_grad(dus.sum(0)) # the other chunks' stay 0
         else:
             shape = (N * OH * OW, KH * KW * C)
-            cols = _cols_buffer(cache, shape, x.dtype)
+            cols = cols_buffer(cache, shape, x.dtype)
             have = _cols_ready(cache, shape, x.dtype)
             conv_im2col_bwd_kernel(dout, x, w, *strides, pt, pl, dx, dws, dbs, cols, have,
-                                   need_dx, need_dw, _samples_per_block(OH, OW))
+                                   need_dx, need_dw, samples_per_block(OH, OW))
             if cache is not None and need_dx: cache['valid'] = False
     return (dx if need_dx else None), (dws.sum(0) if need_dw else None), dbs.sum(0).astype(x.dtype)
 

@@ -8,13 +8,16 @@ Docs: https://dl2-book.github.io/dl2/conv_transpose.html.md"""
 from __future__ import annotations
 import numpy as np
 from fastcore.basics import patch
-from .core import Layer, register_layer, PADDINGS, check_array, check_padding, check_bool
+from numba import njit, prange
+from .core import (Layer, register_layer, PADDINGS, check_array, check_padding, check_bool, n_chunks,
+                      single_threaded_blas)
 from .conv import (Conv2D, to_pair, conv_output_shape, conv2d_forward, conv2d_backward,
-                      conv2d_backward_input)
+                      conv2d_backward_input, use_direct, winograd_tile, im2col_kernel,
+                      cols_buffer, samples_per_block) # im2col's buffer and block size, shared
 
 # %% auto #0
-__all__ = ['conv_transpose_output_shape', 'conv_transpose2d_naive', 'conv_transpose2d_forward', 'conv_transpose2d_backward',
-           'Conv2DTranspose']
+__all__ = ['conv_transpose_bwd_kernel', 'conv_transpose_output_shape', 'conv_transpose2d_naive', 'conv_transpose2d_forward',
+           'conv_transpose2d_backward', 'Conv2DTranspose']
 
 # %% ../nbs/06_conv_transpose.ipynb #6d7e786c
 def conv_transpose_output_shape(H, W, KH, KW, strides=(1, 1), padding='valid'):
@@ -48,14 +51,14 @@ def conv_transpose2d_forward(x, # Input (N, H, W, C), float32 or float64: the re
                              cache=None): # A dict for im2col's buffer, shared with the backward pass
     "Transposed convolution of x with w, plus b: out (N, OH, OW, F)."
     what = 'conv_transpose2d_forward'
-    x, w, b, strides, (OH, OW) = _check_transpose(x, w, b, strides, padding, cache, what)
+    x, w, b, strides, padding, (OH, OW) = _check_transpose(x, w, b, strides, padding, cache, what)
     out = conv2d_backward_input(x, w, (x.shape[0], OH, OW, w.shape[2]), strides, padding, cache)
     if b is not None: out += b
     return out
 
 # %% ../nbs/06_conv_transpose.ipynb #89f63b98
 def _check_transpose(x, w, b, strides, padding, cache, what):
-    "x, w and b checked (w and b cast to x's dtype), strides as a pair, and the output's (OH, OW)."
+    "x, w and b checked (w and b cast to x's dtype), strides as a pair, padding, and the output's (OH, OW)."
     x = check_array(x, f"{what}: x", 'N, H, W, C')
     w = check_array(w, f"{what}: w", 'KH, KW, F, C', dtype=x.dtype)
     (N, H, W, C), (KH, KW, F, Cw) = x.shape, w.shape
@@ -66,7 +69,7 @@ def _check_transpose(x, w, b, strides, padding, cache, what):
     strides, padding = to_pair(strides, f"{what}: strides"), check_padding(padding, f"{what}: padding")
     if cache is not None and not isinstance(cache, dict):
         raise TypeError(f"{what}: cache must be a dict or None, received {type(cache).__name__}")
-    return x, w, b, strides, conv_transpose_output_shape(H, W, KH, KW, strides, padding)
+    return x, w, b, strides, padding, conv_transpose_output_shape(H, W, KH, KW, strides, padding)
 
 # %% ../nbs/06_conv_transpose.ipynb #7fb28ac3
 def conv_transpose2d_backward(dout, # Upstream gradient (N, OH, OW, F), cast to x's dtype
@@ -77,12 +80,53 @@ def conv_transpose2d_backward(dout, # Upstream gradient (N, OH, OW, F), cast to 
                               cache=None): # The dict given to the forward pass, if any
     "Gradients (dx, dw, db): dx is a convolution of dout, dw a convolution's kernel gradient."
     what = 'conv_transpose2d_backward'
-    x, w, _, strides, (OH, OW) = _check_transpose(x, w, None, strides, padding, cache, what)
+    x, w, _, strides, padding, (OH, OW) = _check_transpose(x, w, None, strides, padding, cache, what)
     dout = check_array(dout, f"{what}: dout", shape=(x.shape[0], OH, OW, w.shape[2]), dtype=x.dtype)
     need_dx = check_bool(need_dx, f"{what}: need_dx")
-    dx = conv2d_forward(dout, w, None, strides, padding, cache) if need_dx else None
-    dw = conv2d_backward(x, dout, w, strides, padding, need_dx=False, cache=cache)[1]
-    return dx, dw, dout.sum(axis=(0, 1, 2))
+    (N, H, W, C), (KH, KW, F, _) = x.shape, w.shape
+    if use_direct(F, C, strides) or winograd_tile(KH, KW, F, C, strides, H, W): # not im2col
+        dx = conv2d_forward(dout, w, None, strides, padding, cache) if need_dx else None
+        dw = conv2d_backward(x, dout, w, strides, padding, need_dx=False, cache=cache)[1]
+        return dx, dw, dout.sum(axis=(0, 1, 2))
+    return _im2col_backward(dout, x, w, strides, padding, need_dx, cache)
+
+# %% ../nbs/06_conv_transpose.ipynb #9108acf3
+def _conv_transpose_bwd_loops(dout, x, w, sh, sw, pt, pl, dx, dws, dbs, cols, tmp, need_dx, NB):
+    N, H, W, C = x.shape
+    KH, KW, F, _ = w.shape
+    P, K, R = H * W, KH * KW * F, dout.shape[1] * dout.shape[2]
+    W2, x2, dx2, d2 = w.reshape(K, C), x.reshape(N * P, C), dx.reshape(-1, C), dout.reshape(N * R, F)
+    T = dws.shape[0]
+    for t in prange(T):
+        n0, n1 = t * N // T, (t + 1) * N // T
+        for r in range(n0 * R, n1 * R): # this chunk's share of the bias gradient
+            for f in range(F): dbs[t, f] += d2[r, f]
+        dw = dws[t].reshape(K, C)
+        for m0 in range(n0, n1, NB): # NB samples at a time, in the first rows of this chunk's share of cols
+            m1 = min(m0 + NB, n1)
+            c = cols[n0 * P:(n0 + m1 - m0) * P]
+            im2col_kernel(dout, KH, KW, sh, sw, pt, pl, H, W, m0, m1, c)
+            if need_dx: np.dot(c, W2, dx2[m0 * P:m1 * P])
+            np.dot(c.T, x2[m0 * P:m1 * P], tmp[t])
+            for k in range(K):
+                for q in range(C): dw[k, q] += tmp[t, k, q]
+
+conv_transpose_bwd_kernel = njit(parallel=True, cache=True)(_conv_transpose_bwd_loops)
+
+def _im2col_backward(dout, x, w, strides, padding, need_dx, cache):
+    "(dx, dw, db) of conv_transpose2d_backward, when im2col is the algorithm: arguments already checked."
+    (N, H, W, C), (KH, KW, F, _) = x.shape, w.shape
+    _, _, pt, _, pl, _ = conv_output_shape(dout.shape[1], dout.shape[2], KH, KW, strides, padding)
+    T = n_chunks(N)
+    dx = np.empty(x.shape, x.dtype) if need_dx else np.empty((0, 0, 0, 0), x.dtype)
+    dws, dbs = np.zeros((T,) + w.shape, x.dtype), np.zeros((T, F))
+    cols = cols_buffer(cache, (N * H * W, KH * KW * F), x.dtype) # the forward pass's buffer, reused
+    if cache is not None: cache['valid'] = False
+    with single_threaded_blas():
+        conv_transpose_bwd_kernel(dout, x, w, *strides, pt, pl, dx, dws, dbs, cols,
+                                  np.empty((T, KH * KW * F, C), x.dtype), need_dx, samples_per_block(H, W))
+    return (dx if need_dx else None), dws.sum(0), dbs.sum(0).astype(x.dtype)
+
 
 # %% ../nbs/06_conv_transpose.ipynb #f29851ed
 @register_layer

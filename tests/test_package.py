@@ -29,7 +29,7 @@ MODULE_ONLY = {
     'graph': {'Node', 'as_tensor', 'is_symbolic', 'compatible', 'call_symbolic', 'broadcast_shapes', 'unbroadcast',
               'Merge', 'nodes_between', 'keep_state', 'model_from_config', 'residual_block', 'per_output'},
     'conv': {'to_pair', 'conv_output_shape', 'pad_input', 'use_direct', 'winograd_tile', 'conv_algorithm',
-             'conv2d_backward_input', 'winograd_kernel_grad'},
+             'cols_buffer', 'samples_per_block', 'conv2d_backward_input', 'winograd_kernel_grad'},
     'conv_transpose': {'conv_transpose_output_shape'},
     'export': {'OPSET', 'TO_NCHW', 'TO_NHWC', 'MERGE_OPS', 'CONVERTERS', 'require_onnx', 'OnnxGraph', 'channels_first',
                'activation', 'convert_dense', 'pad_attrs', 'convert_conv', 'convert_pool', 'convert_global_pool',
