@@ -716,6 +716,8 @@ def winograd_kernel(w, m=2):
 
 def winograd_kernel_grad(dU):
     "∂L/∂w (3, 3, C, F) = Gᵀ (∂L/∂U) G for every channel pair, from the 16 or 36 planes (P, C, F) of ∂L/∂U."
+    if len(dU) not in (16, 36):
+        raise ValueError(f"winograd_kernel_grad: expected 16 or 36 planes, received {len(dU)}")
     GG = WINOGRAD_GG if len(dU) == 16 else WINOGRAD4_GG
     return (GG.T.astype(dU.dtype) @ dU.reshape(len(GG), -1)).reshape(3, 3, *dU.shape[1:])
 

@@ -359,3 +359,14 @@ def test_a_valid_window_larger_than_an_image_of_unknown_size_is_refused_when_cal
     layer.build((None, None, None, 3))
     assert layer(np.ones((1, 6, 6, 3))).shape[0] == 1
     with pytest.raises(ValueError, match=re.escape(text)): layer(np.ones((1, 6, 4, 3)))
+
+def test_winograd_kernel_transforms_refuse_other_tile_sizes():
+    "A tile size or plane count that is neither F(2x2, 3x3) nor F(4x4, 3x3) is an error, not the 4x4 matrices."
+    from dl2.conv import winograd_kernel, winograd_kernel_grad
+    w = np.ones((3, 3, 2, 5))
+    assert winograd_kernel(w, 2).shape == (16, 2, 5) and winograd_kernel(w, 4).shape == (36, 2, 5)
+    assert winograd_kernel_grad(np.ones((36, 2, 5))).shape == (3, 3, 2, 5)
+    with pytest.raises(ValueError, match="winograd_kernel: expected tiles of 2 or 4 outputs, received 3"):
+        winograd_kernel(w, 3)
+    with pytest.raises(ValueError, match="winograd_kernel_grad: expected 16 or 36 planes, received 25"):
+        winograd_kernel_grad(np.ones((25, 2, 5)))
