@@ -5,7 +5,8 @@ __version__ = "0.1.0"
 # The one hand-kept file in dl2/: nbdev manages only the docstring and version above.
 # It gathers the public API of every chapter's module at the top level (`dl2.Dense`, `dl2.Adam`, ...).
 from .core import (Layer, set_floatx, floatx, using_floatx, set_seed, get_rng, grad_check, check_layer,
-                   rel_error, numerical_grad, get_activation, get_initializer, register_layer, LoadWatch)
+                   rel_error, numerical_grad, get_activation, get_initializer, register_layer, LoadWatch,
+                   reuse_freed_memory)
 from .dense import (Dense, Activation, ReLU, LeakyReLU, Softmax, Flatten, Reshape, Rescaling,
                     dense_forward, dense_backward, relu_forward, relu_backward)
 from . import losses

@@ -10,7 +10,7 @@ import argparse, math, sys, time
 from pathlib import Path
 from types import SimpleNamespace
 import numpy as np
-from .core import identity, set_seed
+from .core import identity, set_seed, reuse_freed_memory
 from .dense import Dense, Activation, Flatten, Rescaling
 from .conv import Conv2D, patch_whitening_kernel
 from .sampling import MaxPooling2D
@@ -154,15 +154,16 @@ def train_airbench(x, y, # uint8 training images (N, 32, 32, 3) and their labels
                   SparseCategoricalCrossentropy(from_logits=True, label_smoothing=hyp['label_smoothing']))
     rng, cbs, history = np.random.default_rng(seed), [LookaheadSchedule(total, hyp['lookahead_decay'])], {}
     done, epoch = 0, 0
-    while done < total:
-        steps = min(per_epoch, total - done)
-        xa = reflect_translate(alternating_flip(xs, epoch, seed), hyp['translate'], rng)
-        keep = rng.permutation(len(x))[:steps * bs]  # whole batches only
-        h = model.fit(xa[keep], y[keep], batch_size=bs, epochs=epoch + 1, initial_epoch=epoch,
-                      shuffle=False, callbacks=cbs, verbose=verbose)  # keep is in random order already
-        for k, v in h.history.items(): history.setdefault(k, []).extend(v)
-        history.setdefault('wall_s', []).append(time.perf_counter() - t0)
-        done, epoch = done + steps, epoch + 1
+    with reuse_freed_memory():  # each step's arrays in the memory of the last one's (see the core chapter)
+        while done < total:
+            steps = min(per_epoch, total - done)
+            xa = reflect_translate(alternating_flip(xs, epoch, seed), hyp['translate'], rng)
+            keep = rng.permutation(len(x))[:steps * bs]  # whole batches only
+            h = model.fit(xa[keep], y[keep], batch_size=bs, epochs=epoch + 1, initial_epoch=epoch,
+                          shuffle=False, callbacks=cbs, verbose=verbose)  # keep is in random order already
+            for k, v in h.history.items(): history.setdefault(k, []).extend(v)
+            history.setdefault('wall_s', []).append(time.perf_counter() - t0)
+            done, epoch = done + steps, epoch + 1
     use_slow_weights(model.optimizer)
     cbs[0].use_slow_statistics()
     return SimpleNamespace(model=model, history=history, mean=mean, std=std, hyp=hyp, steps=total,
@@ -172,7 +173,8 @@ def evaluate_airbench(run, x_test, y_test, tta_level:int|None=None) -> tuple:
     "Test accuracy of a run, with test-time augmentation (`HYP['tta_level']` by default), and its seconds."
     t0 = time.perf_counter()
     level = run.hyp['tta_level'] if tta_level is None else tta_level
-    logits = tta_predict(run.model, standardize(x_test, run.mean, run.std), level, batch_size=1000)
+    with reuse_freed_memory():
+        logits = tta_predict(run.model, standardize(x_test, run.mean, run.std), level, batch_size=1000)
     return float((logits.argmax(1) == np.asarray(y_test)).mean()), time.perf_counter() - t0
 
 # %% ../nbs/16_airbench.ipynb #4356fb7f

@@ -6,7 +6,7 @@ Docs: https://dl2-book.github.io/dl2/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #5426c256
 from __future__ import annotations
-import os, re, math, time, contextlib, importlib
+import os, re, math, time, ctypes, contextlib, importlib
 import numpy as np
 from scipy.special import erfc
 import numba
@@ -22,7 +22,8 @@ __all__ = ['INITIALIZERS', 'piecewise_kernel', 'piecewise_grad_kernel', 'gelu_ke
            'rel_error', 'numerical_grad', 'grad_check', 'describe', 'is_int', 'check_int', 'check_positive_int',
            'check_bool', 'check_number', 'check_positive_number', 'check_nonneg_number', 'check_padding',
            'check_initializer', 'check_activation', 'activation_name', 'check_array', 'check_shape', 'snake_case',
-           'register_layer', 'shape_str', 'Layer', 'check_layer', 'single_threaded_blas', 'n_chunks', 'LoadWatch']
+           'register_layer', 'shape_str', 'Layer', 'check_layer', 'single_threaded_blas', 'n_chunks', 'LoadWatch',
+           'reuse_freed_memory']
 
 # %% ../nbs/00_core.ipynb #9a673434
 _FLOATX = {'value': 'float32'}
@@ -724,3 +725,34 @@ class LoadWatch:
         if get_num_threads() != self.threads: set_num_threads(self.threads)
     def __enter__(self): return self
     def __exit__(self, *exc): self.close()
+
+# %% ../nbs/00_core.ipynb #cc2d605d
+_MALLOC = {'libc': None, 'depth': 0}
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # mallopt's parameter numbers (malloc.h)
+
+def _glibc():
+    "The C library if it is glibc (it has mallopt and malloc_trim), else None."
+    if _MALLOC['libc'] is None:
+        try:
+            libc = ctypes.CDLL(None)
+            libc.gnu_get_libc_version, libc.mallopt, libc.malloc_trim  # glibc's own functions
+            _MALLOC['libc'] = libc
+        except (OSError, AttributeError): _MALLOC['libc'] = False
+    return _MALLOC['libc'] or None
+
+@contextlib.contextmanager
+def reuse_freed_memory():
+    "Within the block, glibc reuses freed memory for large arrays instead of mapping fresh pages; trims after it."
+    libc = _glibc()
+    outer = libc is not None and _MALLOC['depth'] == 0
+    if outer:
+        libc.mallopt(_M_MMAP_MAX, 0)        # large blocks from the heap, where freed ones are reused
+        libc.mallopt(_M_TRIM_THRESHOLD, -1) # and the heap keeps its free end
+    _MALLOC['depth'] += 1
+    try: yield
+    finally:
+        _MALLOC['depth'] -= 1
+        if outer:
+            libc.mallopt(_M_MMAP_MAX, 65536)          # glibc's defaults
+            libc.mallopt(_M_TRIM_THRESHOLD, 128 * 1024)
+            libc.malloc_trim(0)                       # give the free memory back

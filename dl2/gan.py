@@ -8,7 +8,7 @@ Docs: https://dl2-book.github.io/dl2/gan.html.md"""
 from __future__ import annotations
 import numpy as np
 from fastcore.basics import patch
-from .core import get_rng, single_threaded_blas, LoadWatch
+from .core import get_rng, single_threaded_blas, reuse_freed_memory, LoadWatch
 from .dense import Dense, ReLU, LeakyReLU, Flatten, Reshape
 from .losses import BinaryCrossentropy
 from .optim import Adam
@@ -109,7 +109,7 @@ def fit(self:GAN, x, epochs:int=1, batch_size:int=64, callbacks=None, verbose:in
     n_batches = len(x) // batch_size
     progress, rng = ProgressBar(verbose, epochs, n_batches), (self._rng or get_rng())
     self.stop_training = False
-    with single_threaded_blas(), LoadWatch() as watch:
+    with single_threaded_blas(), reuse_freed_memory(), LoadWatch() as watch:
         cbs.call('on_train_begin')
         for epoch in range(epochs):
             cbs.call('on_epoch_begin', epoch)

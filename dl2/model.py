@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 from fastcore.basics import patch
 from .core import Layer, LAYERS, register_layer, get_rng, shape_str, floatx, single_threaded_blas, check_bool
-from .core import LoadWatch
+from .core import LoadWatch, reuse_freed_memory
 from . import losses as _losses, optim as _optim
 
 # %% auto #0
@@ -634,7 +634,7 @@ def fit(self:Sequential, x, y, batch_size:int=32, epochs:int=1, validation_data=
     self._bind()
     progress, rng = ProgressBar(verbose, epochs, steps), get_rng()
     self.stop_training = False
-    with single_threaded_blas(), LoadWatch() as watch:
+    with single_threaded_blas(), reuse_freed_memory(), LoadWatch() as watch:
         cbs.call('on_train_begin')
         for epoch in range(initial_epoch, epochs):
             cbs.call('on_epoch_begin', epoch)
@@ -661,7 +661,7 @@ def predict(self:Sequential, x, batch_size:int=256, verbose:int|str=0, callbacks
     if self.built: self._check_data(x, None, 'predict')
     outs = None
     cbs.call('on_predict_begin')
-    with single_threaded_blas():
+    with single_threaded_blas(), reuse_freed_memory():
         n = _n_samples(x)
         for i, s in enumerate(range(0, n, batch_size)):
             cbs.call('on_predict_batch_begin', i)
@@ -709,7 +709,8 @@ def evaluate(self:Sequential, x, y, batch_size:int=256, verbose:int|str='auto', 
     x, y = _as_xy(self, x, y, 'evaluate')
     self._check_data(x, y, 'evaluate')
     w = _sample_weights('evaluate', sample_weight, _n_samples(x))
-    with single_threaded_blas(): logs = self._evaluate(x, y, w, batch_size=batch_size, cbs=cbs)
+    with single_threaded_blas(), reuse_freed_memory():
+        logs = self._evaluate(x, y, w, batch_size=batch_size, cbs=cbs)
     if verbose: print(_fmt_logs(logs))
     if return_dict: return logs
     return logs['loss'] if len(logs) == 1 else list(logs.values())
@@ -1063,7 +1064,7 @@ def lr_find(model:Sequential, x, y, # A compiled model and training data
     batches = _endless_batches(_n_samples(x), batch_size, np.random.default_rng(seed))
     lrs, losses, avg = [], [], 0.0
     try:
-        with single_threaded_blas():
+        with single_threaded_blas(), reuse_freed_memory():
             for i, (lr, idx) in enumerate(zip(schedule, batches)):
                 model.optimizer.learning_rate = float(lr)
                 loss, _ = model.train_step(_take(x, idx), _take(y, idx))
