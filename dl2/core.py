@@ -742,7 +742,7 @@ def _glibc():
 
 @contextlib.contextmanager
 def reuse_freed_memory():
-    "Within the block, glibc reuses freed memory for large arrays instead of mapping fresh pages; trims after it."
+    "In the block glibc reuses freed memory for large arrays instead of mapping fresh pages; trims after it."
     libc = _glibc()
     outer = libc is not None and _MALLOC['depth'] == 0
     if outer:
