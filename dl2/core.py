@@ -728,7 +728,7 @@ class LoadWatch:
 
 # %% ../nbs/00_core.ipynb #cc2d605d
 _MALLOC = {'libc': None, 'depth': 0}
-_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # mallopt's parameter numbers (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4  # mallopt's parameter numbers (malloc.h)
 
 def _glibc():
     "The C library if it is glibc (it has mallopt and malloc_trim), else None."
@@ -753,6 +753,7 @@ def reuse_freed_memory():
     finally:
         _MALLOC['depth'] -= 1
         if outer:
-            libc.mallopt(_M_MMAP_MAX, 65536)          # glibc's defaults
-            libc.mallopt(_M_TRIM_THRESHOLD, 128 * 1024)
-            libc.malloc_trim(0)                       # give the free memory back
+            libc.mallopt(_M_MMAP_MAX, 65536)             # glibc's default
+            libc.mallopt(_M_MMAP_THRESHOLD, 32 * 2**20)  # where glibc's own rule stops raising it
+            libc.mallopt(_M_TRIM_THRESHOLD, 64 * 2**20)  # twice the threshold, as that rule sets it
+            libc.malloc_trim(0)                          # give the free memory back
