@@ -1,4 +1,4 @@
-"""airbench's recipe, built from dl2's own layers and trained with its Keras-like API on a laptop-class CPU.
+"""airbench's recipe, built from dl2's own layers and trained with its Keras-like API on two CPU cores.
 
 Docs: https://dl2-book.github.io/dl2/airbench.html.md"""
 
