@@ -331,12 +331,17 @@ def airbench_net(widths=(64, 256, 256)):
         y = Activation('gelu')(BatchNormalization(momentum=0.6, epsilon=1e-12)(y))
     return Model(x, Dense(10, use_bias=False)(Flatten()(MaxPooling2D(3)(y))), name='airbench')
 
-def dl2_airbench_steps(steps=3, batch_size=256):
-    "A function that runs `steps` training steps of the airbench network (Nesterov SGD, label smoothing 0.2)."
-    set_seed(0)
+def _compiled_airbench(seed=0):
+    "airbench_net, seeded and compiled as this chapter trains it: Nesterov SGD, label smoothing 0.2."
+    set_seed(seed)
     m = airbench_net()
     m.compile(SGD(0.01, momentum=0.85, nesterov=True),
               SparseCategoricalCrossentropy(from_logits=True, label_smoothing=0.2))
+    return m
+
+def dl2_airbench_steps(steps=3, batch_size=256):
+    "A function that runs `steps` training steps of the airbench network (Nesterov SGD, label smoothing 0.2)."
+    m = _compiled_airbench()
     rng = np.random.default_rng(0)
     x, y = rng.random((batch_size, 32, 32, 3), dtype=np.float32), rng.integers(0, 10, batch_size)
     def run():
